@@ -1,0 +1,45 @@
+"""gort: Go's runtime rebuilt for Python.
+
+Goroutines on greenlets, scheduled by a G/M/P scheduler modelled on Go's,
+with channels, select, timers and Go's runtime services. The public API is
+this module; ``gort.runtime`` holds the implementation, file by file after
+Go's ``src/runtime``.
+"""
+
+from __future__ import annotations
+
+from .runtime.chan import Chan, nilchan
+from .runtime.panic import Deadlock, Panic
+from .runtime.proc import goexit, goid, gomaxprocs, gosched, init, num_goroutine
+from .runtime.proc import newproc as go
+from .runtime.select import default, select
+from .runtime.startup import run
+from .sleep import Ticker, Timer, after, after_func, now, sleep
+
+chan = Chan
+
+__all__ = [
+    "Chan",
+    "Deadlock",
+    "Panic",
+    "Ticker",
+    "Timer",
+    "after",
+    "after_func",
+    "chan",
+    "default",
+    "go",
+    "goexit",
+    "goid",
+    "gomaxprocs",
+    "gosched",
+    "init",
+    "nilchan",
+    "now",
+    "num_goroutine",
+    "run",
+    "select",
+    "sleep",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,299 @@
+"""Channels (mirrors runtime/chan.go).
+
+Invariants (chan.go's header, unchanged):
+
+* At least one of ``sendq`` and ``recvq`` is empty, except for sudogs of
+  selects that another channel already completed (they are skipped and
+  removed lazily).
+* For buffered channels: a non-empty buffer implies an empty ``recvq``; a
+  buffer with room implies an empty ``sendq``.
+
+A send to a waiting receiver hands the value to it directly; a receive from
+a full buffer with a waiting sender takes the head and moves the sender's
+value to the tail, so buffered channels stay FIFO.
+
+Locking: ``c.lock`` guards the channel while more than one M runs
+goroutines (``sched.multi``). With one M, every channel operation runs on
+that M's thread and is never interrupted inside the runtime (preemption
+happens only at async safe points, outside gort's code), so the lock is
+skipped: a lock round trip costs about as much as the rest of a send. Each
+operation reads ``sched.multi`` once and keeps to that decision, so a
+change of GOMAXPROCS between two operations is safe.
+
+Readying a G is done after the lock is released (chan.go: "do not ready a G
+while holding this lock"); the value is stored in the sudog before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from greenlet import getcurrent
+
+from .panic import Panic, outside
+from .proc import gopark, ready, schedule
+from .runtime2 import (
+    G_WAITING,
+    WAIT_CHAN_RECEIVE,
+    WAIT_CHAN_RECEIVE_NIL,
+    WAIT_CHAN_SEND,
+    WAIT_CHAN_SEND_NIL,
+    G,
+    Sudog,
+    sched,
+)
+
+_chanids = itertools.count(1)
+
+
+def dequeue(q: deque[Sudog]) -> Sudog | None:
+    """Pop the first waiter that can still take an operation.
+
+    A select's sudog is only valid if this caller wins its token (Go's
+    selectDone CAS); the losers are dropped here.
+    """
+    while q:
+        sg = q.popleft()
+        tok = sg.token
+        if tok is None:
+            return sg
+        try:
+            tok.pop()
+        except IndexError:
+            continue
+        sg.g.param = sg
+        return sg
+    return None
+
+
+def _sudog(gp: G) -> Sudog:
+    sg = gp.sudog
+    if sg is None:
+        sg = gp.sudog = Sudog(gp)
+    return sg
+
+
+class Chan:
+    """A Go channel: ``gort.chan(cap)``."""
+
+    __slots__ = ("buf", "closed", "dataqsiz", "id", "lock", "recvq", "sendq", "__weakref__")
+
+    def __init__(self, cap: int = 0) -> None:
+        if cap < 0:
+            raise ValueError("makechan: size out of range")
+        self.buf: deque[Any] = deque()
+        self.dataqsiz = cap
+        self.closed = False
+        self.recvq: deque[Sudog] = deque()
+        self.sendq: deque[Sudog] = deque()
+        self.lock = threading.Lock()
+        self.id = next(_chanids)  # select's lock order
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<gort.chan {self.id} {len(self.buf)}/{self.dataqsiz}{state}>"
+
+    @property
+    def cap(self) -> int:
+        return self.dataqsiz
+
+    def __len__(self) -> int:
+        return len(self.buf)
+
+    def send(self, v: Any) -> None:
+        """Send v; blocks until a receiver takes it or the buffer has room."""
+        locking = sched.multi
+        if locking:
+            self.lock.acquire()
+        if self.closed:
+            if locking:
+                self.lock.release()
+            raise Panic("send on closed channel")
+        if self.recvq:
+            sg = dequeue(self.recvq)
+            if sg is not None:
+                if locking:
+                    self.lock.release()
+                sg.elem = v
+                sg.success = True
+                ready(sg.g)
+                return
+        buf = self.buf
+        if len(buf) < self.dataqsiz:
+            buf.append(v)
+            if locking:
+                self.lock.release()
+            return
+        try:
+            gp: G = getcurrent().gp
+        except AttributeError:
+            if locking:
+                self.lock.release()
+            raise outside("gort.chan.send") from None
+        sg = _sudog(gp)
+        sg.elem = v
+        sg.success = False
+        self.sendq.append(sg)
+        gp.status = G_WAITING
+        gp.waitreason = WAIT_CHAN_SEND
+        if locking:
+            self.lock.release()
+        schedule(gp, gp.p)  # type: ignore[arg-type]
+        if not sg.success:
+            sg.elem = None
+            raise Panic("send on closed channel")
+
+    def recv(self, _ok: bool = False) -> Any:
+        """Receive a value; None once the channel is closed and drained.
+
+        (``_ok`` is recv2's switch: it keeps the hot path to one call.)
+        """
+        locking = sched.multi
+        if locking:
+            self.lock.acquire()
+        buf = self.buf
+        if buf:
+            v = buf.popleft()
+            sg = dequeue(self.sendq) if self.sendq else None
+            if sg is not None:
+                # The buffer was full: the sender's value joins the tail.
+                buf.append(sg.elem)
+                sg.elem = None
+                sg.success = True
+            if locking:
+                self.lock.release()
+            if sg is not None:
+                ready(sg.g)
+            return (v, True) if _ok else v
+        if self.sendq:
+            sg = dequeue(self.sendq)
+            if sg is not None:
+                if locking:
+                    self.lock.release()
+                v = sg.elem
+                sg.elem = None
+                sg.success = True
+                ready(sg.g)
+                return (v, True) if _ok else v
+        if self.closed:
+            if locking:
+                self.lock.release()
+            return (None, False) if _ok else None
+        try:
+            gp: G = getcurrent().gp
+        except AttributeError:
+            if locking:
+                self.lock.release()
+            raise outside("gort.chan.recv") from None
+        sg = _sudog(gp)
+        sg.elem = None
+        sg.success = False
+        self.recvq.append(sg)
+        gp.status = G_WAITING
+        gp.waitreason = WAIT_CHAN_RECEIVE
+        if locking:
+            self.lock.release()
+        schedule(gp, gp.p)  # type: ignore[arg-type]
+        v = sg.elem
+        sg.elem = None
+        return (v, sg.success) if _ok else v
+
+    def recv2(self) -> tuple[Any, bool]:
+        """Receive ``(value, ok)``; ok is False once closed and drained."""
+        r: tuple[Any, bool] = self.recv(True)
+        return r
+
+    def __iter__(self) -> Iterator[Any]:
+        recv = self.recv
+        while True:
+            v, ok = recv(True)
+            if not ok:
+                return
+            yield v
+
+    def close(self) -> None:
+        """Close the channel: every waiting receiver and sender wakes."""
+        locking = sched.multi
+        if locking:
+            self.lock.acquire()
+        if self.closed:
+            if locking:
+                self.lock.release()
+            raise Panic("close of closed channel")
+        self.closed = True
+        woken: list[Sudog] = []
+        for q in (self.recvq, self.sendq):
+            while True:
+                sg = dequeue(q)
+                if sg is None:
+                    break
+                sg.elem = None
+                sg.success = False
+                woken.append(sg)
+        if locking:
+            self.lock.release()
+        for sg in woken:
+            ready(sg.g)
+
+
+def selectnbsend(c: Chan, v: Any) -> bool:
+    """Send v if that can be done without blocking (select with default)."""
+    locking = sched.multi
+    if locking:
+        c.lock.acquire()
+    if c.closed:
+        if locking:
+            c.lock.release()
+        raise Panic("send on closed channel")
+    sg = dequeue(c.recvq) if c.recvq else None
+    if sg is None and len(c.buf) >= c.dataqsiz:
+        if locking:
+            c.lock.release()
+        return False
+    if sg is None:
+        c.buf.append(v)
+    if locking:
+        c.lock.release()
+    if sg is not None:
+        sg.elem = v
+        sg.success = True
+        ready(sg.g)
+    return True
+
+
+class NilChan(Chan):
+    """The nil channel: sends and receives block forever; close panics."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<gort.nilchan>"
+
+    @property
+    def cap(self) -> int:
+        return 0
+
+    def send(self, v: Any) -> None:
+        _block_forever("gort.nilchan.send", WAIT_CHAN_SEND_NIL)
+
+    def recv(self, _ok: bool = False) -> Any:
+        _block_forever("gort.nilchan.recv", WAIT_CHAN_RECEIVE_NIL)
+
+    def close(self) -> None:
+        raise Panic("close of nil channel")
+
+
+def _block_forever(call: str, reason: str) -> None:
+    try:
+        gp: G = getcurrent().gp
+    except AttributeError:
+        raise outside(call) from None
+    gopark(gp, reason)
+    raise AssertionError("unreachable: a goroutine blocked forever was woken")
+
+
+nilchan = NilChan()

@@ -1,0 +1,706 @@
+"""The goroutine scheduler (mirrors runtime/proc.go).
+
+The model is Go's: G (goroutine), M (OS thread), P (processor: the right to
+run goroutines, with a local run queue). ``schedule`` picks the next G with
+``findrunnable``'s order and switches to it. What greenlets change:
+
+* A greenlet runs only on the thread that created it, so a G that has
+  started keeps its home P, and that P keeps its M for life. Only Gs that
+  have not started yet move between Ps (stealing, the global queue).
+  ``ready`` of a started G therefore always targets its home P: directly
+  (``runnext``) on the home thread, or by ``inject`` from any other thread.
+* A parking G switches straight to the next runnable G of its P (no trip
+  through g0: a greenlet switch costs ~0.25 us, every one counts). Only when
+  the P has nothing local does control go back to g0, whose loop is
+  ``findrunnable`` in full: global queue, stealing, timers, sleeping.
+* Finished goroutines leave their greenlet on the P's free list (Go's
+  gfput/gfget keep a G's stack); a new goroutine starts on one of those,
+  and a G that ends with an unstarted G next in line simply loops into it
+  without any switch.
+
+Rejected: one greenlet per goroutine, created and destroyed (7-12 us per
+greenlet here, slower than an asyncio Task); moving started Gs between
+threads (impossible with greenlets); a lock around each run queue (a lock
+round trip is ~100 ns, several per switch). Run queues are deques instead:
+each append/pop is atomic, and only the owner writes ``runnext``.
+
+"Delicate dance" (proc.go findRunnable): an M about to sleep sets
+``m.parked``, *then* re-checks its queues; a remote waker appends to the
+queue, *then* reads ``m.parked``. Whatever the interleaving, either the
+sleeper sees the work or the waker sees the sleeper and posts its note.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import random
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, NoReturn
+
+from greenlet import GreenletExit, getcurrent
+
+from . import time as _time
+from .panic import Deadlock, Goexit, Panic, outside, panic_message
+from .runtime2 import (
+    G_DEAD,
+    G_RUNNABLE,
+    G_RUNNING,
+    G_WAITING,
+    GLOBAL_RUNQ_CHECK_TICK,
+    P_DEAD,
+    P_RUNNING,
+    RUNQ_SIZE,
+    STEAL_TRIES,
+    G,
+    GStack,
+    M,
+    P,
+    sched,
+)
+from .traceback import dump_all, format_goroutine, format_panic
+
+GFREE_MAX = 1024  # idle greenlets a P keeps; more are let die
+
+_init_funcs: list[Callable[[], Any]] = []
+
+
+# ---------------------------------------------------------------------------
+# Finding the current goroutine.
+
+
+def getg(call: str) -> G:
+    """The calling goroutine; a RuntimeError naming ``call`` outside one."""
+    try:
+        gp: G = getcurrent().gp
+    except AttributeError:
+        raise outside(call) from None
+    return gp
+
+
+def current_g() -> G | None:
+    return getattr(getcurrent(), "gp", None)
+
+
+# ---------------------------------------------------------------------------
+# Run queues. The owner appends and pops; others append (inject) or steal.
+
+
+def runqput(pp: P, gp: G) -> None:
+    """Put gp at the tail of pp's local queue. Owner M only."""
+    q = pp.runq
+    q.append(gp)
+    if len(q) > RUNQ_SIZE:
+        runqputslow(pp)
+
+
+def runqputslow(pp: P) -> None:
+    """The local queue overflowed: move half of it to the global queue.
+
+    Only unstarted Gs can go (a started G is pinned to its P's thread); the
+    pinned ones popped on the way go back to the tail. Owner M only.
+    """
+    q = pp.runq
+    moved = 0
+    for _ in range(len(q) // 2):
+        try:
+            gp = q.popleft()
+        except IndexError:
+            break
+        if gp.glet is None:
+            sched.runq.append(gp)
+            moved += 1
+        else:
+            q.append(gp)
+    if moved and sched.multi:
+        wakep()
+
+
+def runqget(pp: P) -> G | None:
+    """runnext first (it inherits the time slice), then the local queue."""
+    gp = pp.runnext
+    if gp is not None:
+        pp.runnext = None
+        return gp
+    try:
+        gp = pp.runq.popleft()
+    except IndexError:
+        return None
+    pp.schedtick += 1
+    return gp
+
+
+def globrunqget(pp: P, maxn: int) -> G | None:
+    """Take a batch from the global queue: one to run, the rest to pp's queue.
+
+    Like globrunqgetbatch: n = min(maxn, len/gomaxprocs + 1).
+    """
+    gq = sched.runq
+    n = min(maxn, len(gq) // max(1, sched.gomaxprocs) + 1)
+    try:
+        gp = gq.popleft()
+    except IndexError:
+        return None
+    for _ in range(n - 1):
+        try:
+            pp.runq.append(gq.popleft())
+        except IndexError:
+            break
+    pp.schedtick += 1
+    return gp
+
+
+def inject(pp: P, gp: G) -> None:
+    """Make gp runnable on pp from a thread that is not pp's M."""
+    pp.runq.append(gp)
+    m = pp.m
+    if m is not None and m.parked:
+        m.park.wakeup()
+
+
+def ready(gp: G) -> None:
+    """goready: gp (waiting) becomes runnable on its home P.
+
+    Called from a goroutine. On the home thread gp goes to runnext, so a
+    ping-pong pair runs back to back; from another M it is injected.
+    """
+    gp.status = G_RUNNABLE
+    pp = gp.p
+    assert pp is not None
+    if sched.multi:
+        m = pp.m
+        if m is None or m.ident != threading.get_ident():
+            inject(pp, gp)
+            return
+    old = pp.runnext
+    pp.runnext = gp
+    if old is not None:
+        runqput(pp, old)
+
+
+def ready_remote(gp: G) -> None:
+    """goready from a thread that runs no goroutines (sysmon, syscall helpers)."""
+    gp.status = G_RUNNABLE
+    pp = gp.p
+    assert pp is not None
+    inject(pp, gp)
+
+
+def wakep() -> None:
+    """New stealable work exists: wake one idle M to come and take it."""
+    for pp in sched.allp:
+        m = pp.m
+        if m is not None and m.parked and pp.status == P_RUNNING:
+            m.park.wakeup()
+            return
+
+
+# ---------------------------------------------------------------------------
+# Switching. Everything below runs on the thread of the P it is given.
+
+
+def _start(pp: P, gp: G) -> Any:
+    """Run unstarted gp on pp: on an idle greenlet of pp, or a new one."""
+    gp.p = pp
+    gp.status = G_RUNNING
+    free = pp.gfree
+    if free:
+        gl = free.pop()
+    else:
+        m = pp.m
+        assert m is not None
+        gl = GStack(_gbody, m.g0)
+    gl.gp = gp
+    gp.glet = gl
+    return gl.switch(gp)
+
+
+def schedule(gp: G, pp: P) -> Any:
+    """gp gives up pp (parked or yielded): switch to pp's next G.
+
+    The common case stays on this fast path; anything that needs the full
+    findrunnable (global queue, stealing, sleeping) goes through g0.
+    """
+    if sched.exiting:
+        raise GreenletExit
+    if pp.timers:
+        _time.checktimers(pp)
+    nxt = pp.runnext
+    if nxt is not None:
+        pp.runnext = None
+    elif pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
+        nxt = None
+    else:
+        try:
+            nxt = pp.runq.popleft()
+        except IndexError:
+            nxt = None
+        else:
+            pp.schedtick += 1
+    if nxt is None:
+        m = pp.m
+        assert m is not None
+        return m.g0.switch()
+    if nxt is gp:
+        gp.status = G_RUNNING
+        return None
+    gl = nxt.glet
+    if gl is None:
+        return _start(pp, nxt)
+    nxt.status = G_RUNNING
+    return gl.switch()
+
+
+def gopark(gp: G, reason: str) -> None:
+    """Park the calling goroutine until someone readies it.
+
+    The caller has queued gp wherever its waker will find it and released
+    any lock; gp runs only on this thread, so no waker can resume it before
+    this switch (the hazard Go's park_m guards against cannot happen).
+    """
+    gp.status = G_WAITING
+    gp.waitreason = reason
+    schedule(gp, gp.p)  # type: ignore[arg-type]
+
+
+def gosched() -> None:
+    """Yield the processor: gp goes behind every runnable G of its P."""
+    gp = getg("gort.gosched")
+    pp = gp.p
+    assert pp is not None
+    gp.preempt = False
+    gp.status = G_RUNNABLE
+    runqput(pp, gp)
+    schedule(gp, pp)
+
+
+def goexit() -> NoReturn:
+    """End the calling goroutine; finally-blocks run (runtime.Goexit)."""
+    getg("gort.goexit")
+    raise Goexit
+
+
+def goid() -> int:
+    return getg("gort.goid").goid
+
+
+def num_goroutine() -> int:
+    return len(sched.allgs)
+
+
+def _gbody(gp: G | None) -> None:
+    """The loop every goroutine greenlet runs: one goroutine after another."""
+    while gp is not None:
+        try:
+            gp.ctx.run(gp.fn, *gp.args, **gp.kwargs)
+        except Goexit:
+            pass
+        except GreenletExit:
+            raise
+        except BaseException as e:
+            gopanic(gp, e)
+            return  # the greenlet ends; its parent g0 sees sched.exiting
+        gp = goexit0(gp)
+
+
+def goexit0(gp: G) -> G | None:
+    """gp has finished: free it and find what this greenlet runs next.
+
+    Returns the next G to run on this same greenlet, or None to let the
+    greenlet end (its P's free list is full).
+    """
+    pp = gp.p
+    assert pp is not None
+    gl = gp.glet
+    gp.status = G_DEAD
+    del sched.allgs[gp.goid]
+    gp.glet = None
+    gp.fn = gp.ctx = None  # type: ignore[assignment]
+    gp.args = ()
+    gp.kwargs = {}
+    if sched.exiting:
+        return None
+    if pp.timers:
+        _time.checktimers(pp)
+    nxt = pp.runnext
+    if nxt is not None:
+        pp.runnext = None
+    elif not (pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq):
+        try:
+            nxt = pp.runq.popleft()
+        except IndexError:
+            pass
+        else:
+            pp.schedtick += 1
+    if nxt is not None and nxt.glet is None:
+        # The next G has not started: it runs on this greenlet, no switch.
+        nxt.p = pp
+        nxt.glet = gl
+        gl.gp = nxt  # type: ignore[union-attr]
+        nxt.status = G_RUNNING
+        return nxt
+    if len(pp.gfree) >= GFREE_MAX:
+        if nxt is not None:
+            pp.runnext = nxt
+        return None
+    pp.gfree.append(gl)  # type: ignore[arg-type]
+    m = pp.m
+    assert m is not None
+    if nxt is None:
+        r = m.g0.switch()
+    else:
+        nxt.status = G_RUNNING
+        r = nxt.glet.switch()  # type: ignore[union-attr]
+    return r if isinstance(r, G) else None
+
+
+def newproc1(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    parent: G | None,
+    where: FrameType | None,
+) -> G:
+    """A new runnable G (not yet queued) with its "created by" record."""
+    goid = next(sched.goidgen)
+    newg = G(goid, fn, args, kwargs, contextvars.copy_context())
+    if where is not None:
+        newg.created_code = where.f_code
+        newg.created_line = where.f_lineno
+        newg.created_mod = where.f_globals.get("__name__", "?")
+    if parent is not None:
+        newg.created_goid = parent.goid
+    sched.allgs[goid] = newg
+    return newg
+
+
+def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+    """gort.go: start fn(*args, **kwargs) in a new goroutine.
+
+    Like Go's newproc the new G goes to runnext, except with several Ps,
+    where it goes to the queue's tail so that an idle P can steal it (a
+    stealer never takes runnext here).
+    """
+    try:
+        cur: G = getcurrent().gp
+    except AttributeError:
+        raise outside("gort.go") from None
+    if not callable(fn):
+        raise TypeError(f"gort.go: {fn!r} is not callable")
+    newg = newproc1(fn, args, kwargs, cur, sys._getframe(1))
+    pp = cur.p
+    assert pp is not None
+    if sched.multi:
+        runqput(pp, newg)
+        wakep()
+        return
+    old = pp.runnext
+    pp.runnext = newg
+    if old is not None:
+        runqput(pp, old)
+
+
+def spawn_local(pp: P, fn: Callable[..., Any]) -> None:
+    """Start fn in a new goroutine from pp's scheduler (after_func)."""
+    runqput(pp, newproc1(fn, (), {}, None, None))
+    if sched.multi:
+        wakep()
+
+
+# ---------------------------------------------------------------------------
+# findrunnable and the M's loop (on g0).
+
+
+def findrunnable(m: M, pp: P) -> G | None:
+    """Go's order: timers, fairness tick, local, global, steal, then sleep.
+
+    Returns None when the program is over.
+    """
+    while True:
+        if sched.exiting:
+            return None
+        if pp.timers:
+            _time.checktimers(pp)
+        if pp.status == P_DEAD:
+            gp = runqget(pp)
+            if gp is not None:
+                return gp
+            if not _retire_done(pp):
+                stopm(m, pp)
+                continue
+            return None
+        if pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
+            gp = globrunqget(pp, 1)
+            if gp is not None:
+                return gp
+        gp = runqget(pp)
+        if gp is not None:
+            return gp
+        if sched.runq:
+            gp = globrunqget(pp, RUNQ_SIZE // 2)
+            if gp is not None:
+                return gp
+        if sched.multi:
+            gp = stealwork(pp)
+            if gp is not None:
+                return gp
+        gp = stopm(m, pp)
+        if gp is not None:
+            return gp
+
+
+def _retire_done(pp: P) -> bool:
+    """A P removed by gomaxprocs ends once none of its goroutines is left."""
+    return not any(gp.p is pp for gp in list(sched.allgs.values()))
+
+
+def _coprimes(n: int) -> list[int]:
+    from math import gcd
+
+    return [i for i in range(1, n + 1) if gcd(i, n) == 1]
+
+
+def stealwork(pp: P) -> G | None:
+    """Steal unstarted Gs from the other Ps, visited in a random order.
+
+    Go's randomOrder: with X coprime to n, (i + X) % n visits every P once.
+    """
+    allp = sched.allp
+    n = len(allp)
+    if n < 2:
+        return None
+    coprimes = _coprimes(n)
+    for _ in range(STEAL_TRIES):
+        r = random.getrandbits(31)
+        pos, inc = r % n, coprimes[(r // n) % len(coprimes)]
+        for _ in range(n):
+            victim = allp[pos]
+            pos = (pos + inc) % n
+            if victim is pp or not victim.runq:
+                continue
+            gp = runqsteal(pp, victim)
+            if gp is not None:
+                return gp
+    return None
+
+
+def runqsteal(pp: P, victim: P) -> G | None:
+    """Take half (rounded up) of victim's queue, keeping the unstarted Gs.
+
+    Started Gs popped on the way are injected back into their home P.
+    """
+    q = victim.runq
+    n = len(q) - len(q) // 2
+    got: list[G] = []
+    for _ in range(n):
+        try:
+            gp = q.popleft()
+        except IndexError:
+            break
+        if gp.glet is None and gp.p is None:
+            got.append(gp)
+        else:
+            inject(victim, gp)
+    if not got:
+        return None
+    for gp in got[1:]:
+        pp.runq.append(gp)
+    pp.schedtick += 1
+    return got[0]
+
+
+def stopm(m: M, pp: P) -> G | None:
+    """Sleep until woken, or until pp's next timer.
+
+    Returns a G found in the last re-check (see "delicate dance" above).
+    """
+    m.parked = True
+    gp = runqget(pp)
+    if gp is None and sched.runq and pp.status != P_DEAD:
+        gp = globrunqget(pp, RUNQ_SIZE // 2)
+    if gp is None and sched.multi and pp.status != P_DEAD:
+        gp = stealwork(pp)
+    if gp is not None or sched.exiting:
+        m.parked = False
+        return gp
+    with sched.lock:
+        sched.nmidle += 1
+        checkdead()
+    if not sched.exiting:
+        m.park.sleep(_time.sleep_delay(pp))
+    with sched.lock:
+        sched.nmidle -= 1
+    m.parked = False
+    return None
+
+
+def schedule_loop(m: M) -> None:
+    """The scheduler loop on g0: find a G, run it, repeat until the end."""
+    pp = m.p
+    assert pp is not None
+    while True:
+        gp = findrunnable(m, pp)
+        if gp is None:
+            return
+        gl = gp.glet
+        if gl is None:
+            _start(pp, gp)
+        else:
+            gp.status = G_RUNNING
+            gl.switch()
+
+
+# ---------------------------------------------------------------------------
+# checkdead, panics and the end of the program.
+
+
+def checkdead() -> None:
+    """Declare a deadlock when no M runs and nothing could ever wake one.
+
+    sched.lock must be held. Every M is idle, so none touches its P's
+    queues or timer heap while this looks at them: an M that wakes takes
+    sched.lock before anything else.
+    """
+    if sched.exiting or sched.nmidle < sched.mcount:
+        return
+    if sched.nsyscall > 0 or sched.runq:
+        return
+    for pp in sched.allp:
+        if pp.runnext is not None or pp.runq:
+            return
+        if _time.has_timers(pp):
+            return
+    if sched.netpoll_waiters():
+        return
+    if sched.allgs:
+        msg = "all goroutines are asleep - deadlock!"
+    else:
+        msg = "no goroutines (main called runtime.Goexit) - deadlock!"
+    _flush_stdout()
+    text = f"fatal error: {msg}\n"
+    if sched.debug.traceback != "none" and sched.allgs:
+        text += "\n" + dump_all() + "\n"
+    _write_stderr(text)
+    _exit_locked("deadlock", msg)
+
+
+def gopanic(gp: G, exc: BaseException) -> None:
+    """An exception escaped gp: print it Go's way and end the program."""
+    if isinstance(exc, SystemExit):
+        exitprogram("exit", exc.code)
+        return
+    if isinstance(exc, KeyboardInterrupt):
+        exitprogram("interrupt", exc)
+        return
+    with sched.lock:
+        if sched.exiting:
+            return
+        sched.panicking = True
+    _flush_stdout()
+    text = f"panic: {panic_message(exc)}\n"
+    mode = sched.debug.traceback
+    if mode != "none":
+        text += "\n" + format_panic(gp, exc) + "\n"
+        if mode == "all":
+            others = dump_all(skip=gp)
+            if others:
+                text += "\n" + others + "\n"
+    _write_stderr(text)
+    exitprogram("panic", exc)
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+
+
+def _write_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def _exit_locked(kind: str, value: Any) -> bool:
+    """Record how the program ends and wake every M. sched.lock must be held."""
+    if sched.exiting:
+        return False
+    sched.exiting = True
+    sched.exit_kind = kind
+    sched.exit_value = value
+    for m in sched.allm:
+        m.park.wakeup()
+    hook = sched.on_exit
+    if hook is not None:
+        hook()
+    return True
+
+
+def exitprogram(kind: str, value: Any) -> bool:
+    with sched.lock:
+        return _exit_locked(kind, value)
+
+
+def stack_of(gp: G) -> str:
+    return format_goroutine(gp)
+
+
+def main_result() -> Any:
+    """What run() returns or raises, once the program is over."""
+    kind, value = sched.exit_kind, sched.exit_value
+    if kind == "return":
+        return value
+    if kind == "exit":
+        raise SystemExit(value)
+    if kind == "deadlock":
+        raise Deadlock(value)
+    if kind == "interrupt":
+        raise KeyboardInterrupt from None
+    if kind == "panic":
+        raise Panic(panic_message(value) if not isinstance(value, Panic) else str(value)) from value
+    raise RuntimeError(f"gort: program ended without a result ({kind!r})")
+
+
+def set_multi() -> None:
+    """Channels lock only while more than one M runs goroutines."""
+    sched.multi = sched.mcount > 1
+
+
+def _env_default_procs() -> int:
+    env = os.environ.get("GOMAXPROCS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    return 1 if gil else (os.cpu_count() or 1)
+
+
+def gomaxprocs(n: int | None = None) -> int:
+    """Read GOMAXPROCS, or set it and return the previous value."""
+    if not sched.running:
+        return _env_default_procs()
+    prev = sched.gomaxprocs
+    if n is None or n < 1 or n == prev:
+        return prev
+    getg("gort.gomaxprocs")
+    from .startup import procresize
+
+    procresize(n)
+    return prev
+
+
+def init(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``@gort.init``: run fn before main, in registration order."""
+    _init_funcs.append(fn)
+    return fn
+
+
+def check_not_running(call: str) -> None:
+    if current_g() is not None:
+        raise RuntimeError(f"{call} called from inside a goroutine")
+

@@ -1,0 +1,282 @@
+"""The runtime's core structures: G, M, P, sudog, note and sched.
+
+Mirrors runtime/runtime2.go. Every other runtime module imports from here;
+this module imports nothing from the runtime, so it is the place for the
+types, the constants and the one mutable global, ``sched``.
+
+Ownership, in the words Go's comments use:
+
+* A G that has started runs only on its home P (``g.p``), which is driven by
+  one M (one OS thread) for the P's whole life: a greenlet cannot move
+  between threads. A G that has not started yet (``g.glet is None``) may run
+  on any P; those are the Gs that idle Ps steal.
+* ``P.runq`` is a deque. Its owner M appends and pops; other threads only
+  append (a remote ``ready``) or pop from the head (stealing), and each of
+  those is one atomic deque operation, so no G is ever lost or run twice.
+* ``P.runnext`` is written only by the owner M.
+* Fields of ``Sched`` marked "sched.lock" are written with ``sched.lock`` held.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextvars import Context
+from types import CodeType
+from typing import Any
+
+from greenlet import greenlet
+
+# G status (runtime2.go). _Gidle is a G that has no greenlet yet.
+G_IDLE = 0
+G_RUNNABLE = 1
+G_RUNNING = 2
+G_SYSCALL = 3
+G_WAITING = 4
+G_DEAD = 6
+
+GSTATUS_STRINGS = {
+    G_IDLE: "idle",
+    G_RUNNABLE: "runnable",
+    G_RUNNING: "running",
+    G_SYSCALL: "syscall",
+    G_WAITING: "waiting",
+    G_DEAD: "dead",
+}
+
+# P status.
+P_IDLE = 0
+P_RUNNING = 1
+P_DEAD = 3
+
+# Wait reasons, verbatim from runtime2.go's waitReasonStrings: a Go
+# programmer reads gort's dumps with the words they already know.
+WAIT_CHAN_RECEIVE = "chan receive"
+WAIT_CHAN_SEND = "chan send"
+WAIT_CHAN_RECEIVE_NIL = "chan receive (nil chan)"
+WAIT_CHAN_SEND_NIL = "chan send (nil chan)"
+WAIT_SELECT = "select"
+WAIT_SELECT_NO_CASES = "select (no cases)"
+WAIT_SLEEP = "sleep"
+WAIT_IO = "IO wait"
+WAIT_SEMACQUIRE = "semacquire"
+
+RUNQ_SIZE = 256  # runtime2.go p.runq [256]guintptr
+GLOBAL_RUNQ_CHECK_TICK = 61  # proc.go findRunnable: schedtick%61
+STEAL_TRIES = 4  # proc.go stealWork
+FORCE_PREEMPT_NS = 10_000_000  # proc.go forcePreemptNS: the time slice
+MAX_MCOUNT = 10_000  # proc.go sched.maxmcount
+
+
+class GStack(greenlet):  # type: ignore[misc]
+    """The greenlet a goroutine runs on; ``gp`` is the G it runs now.
+
+    Greenlets are recycled (Go's gfput/gfget keep a G's stack), so one
+    GStack runs many goroutines in turn, each in a fresh Context.
+    """
+
+    __slots__ = ("gp",)
+
+
+class Sudog:
+    """A G waiting in a channel's queue (runtime2.go sudog).
+
+    A plain send or receive uses the G's own cached sudog (a G waits on one
+    channel at a time); a select makes one per case, all sharing ``token``:
+    a one-element list whose atomic ``pop`` is Go's selectDone CAS, so
+    exactly one waker wins a select that waits on several channels.
+    """
+
+    __slots__ = ("c", "elem", "g", "index", "success", "token")
+
+    def __init__(self, g: G) -> None:
+        self.g = g
+        self.elem: Any = None
+        self.c: Any = None
+        self.success = False
+        self.token: list[bool] | None = None
+        self.index = 0
+
+
+class G:
+    """A goroutine (runtime2.go g)."""
+
+    __slots__ = (
+        "args",
+        "created_code",
+        "created_goid",
+        "created_line",
+        "created_mod",
+        "ctx",
+        "fn",
+        "glet",
+        "goid",
+        "kwargs",
+        "p",
+        "param",
+        "preempt",
+        "runstart",
+        "status",
+        "sudog",
+        "syscall_call",
+        "waitreason",
+        "waitsince",
+        "warned",
+    )
+
+    def __init__(
+        self,
+        goid: int,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        ctx: Context,
+    ) -> None:
+        self.goid = goid
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.ctx = ctx
+        self.status = G_RUNNABLE
+        self.glet: GStack | None = None  # None until the G first runs
+        self.p: P | None = None  # home P, fixed when the G first runs
+        self.waitreason = ""
+        self.waitsince = 0.0
+        self.param: Any = None  # the sudog that woke a select
+        self.sudog: Sudog | None = None
+        self.preempt = False  # set by sysmon: yield at the next safe point
+        self.runstart = 0.0  # when the G last got the processor
+        self.warned = False  # the blocking detector reports a G once
+        self.created_code: CodeType | None = None
+        self.created_line = 0
+        self.created_mod = ""
+        self.created_goid = 0
+        self.syscall_call: Any = None
+
+
+class Note:
+    """A one-shot wake-up (runtime's note): a binary semaphore.
+
+    ``wakeup`` before ``sleep`` is remembered, so the sleeper that announced
+    itself and the waker that saw the announcement cannot miss each other.
+    Spurious returns are possible; sleepers re-check their condition.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def wakeup(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:  # already signalled
+            pass
+
+    def sleep(self, timeout: float = -1) -> None:
+        self._lock.acquire(True, timeout)
+
+    def clear(self) -> None:
+        self._lock.acquire(False)
+
+
+class M:
+    """An OS thread (runtime2.go m). M0 is the thread that called run."""
+
+    __slots__ = (
+        "g0",
+        "id",
+        "ident",
+        "p",
+        "park",
+        "parked",
+        "spinning",
+        "thread",
+    )
+
+    def __init__(self, mid: int) -> None:
+        self.id = mid
+        self.g0: greenlet | None = None  # the scheduler loop's greenlet
+        self.p: P | None = None
+        self.park = Note()
+        self.parked = False  # announced before sleeping on park
+        self.spinning = False
+        self.thread: threading.Thread | None = None
+        self.ident = 0
+
+
+class P:
+    """A processor (runtime2.go p): the right to run goroutines."""
+
+    __slots__ = (
+        "gfree",
+        "id",
+        "m",
+        "runnext",
+        "runq",
+        "schedtick",
+        "status",
+        "syscalltick",
+        "sysmonwhen",
+        "sysmontick",
+        "timers",
+        "timers_stale",
+    )
+
+    def __init__(self, pid: int) -> None:
+        self.id = pid
+        self.status = P_IDLE
+        self.m: M | None = None
+        self.runq: deque[G] = deque()
+        self.runnext: G | None = None  # written only by the owner M
+        self.schedtick = 0  # incremented on every schedule that is not a runnext hand-off
+        self.syscalltick = 0
+        self.sysmontick = -1  # sysmon's last sighting of schedtick
+        self.sysmonwhen = 0.0
+        self.gfree: list[GStack] = []  # idle greenlets of finished goroutines
+        self.timers: list[Any] = []  # the timer heap (time.py); owner M only
+        self.timers_stale = 0  # entries of stopped timers still in the heap
+
+
+def _no_waiters() -> bool:
+    return False
+
+
+class Sched:
+    """Global scheduler state (runtime2.go schedt)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.runq: deque[G] = deque()  # global run queue; append/popleft are atomic
+        self.allp: list[P] = []
+        self.allm: list[M] = []
+        self.allgs: dict[int, G] = {}
+        self.goidgen = itertools.count(1)
+        self.nmidle = 0  # sched.lock: Ms sleeping in stopm
+        self.nmspinning = 0
+        self.nsyscall = 0  # sched.lock: calls in flight on helper Ms
+        self.gomaxprocs = 1
+        self.multi = False  # more than one M runs goroutines: channels must lock
+        self.exiting = False  # the program is over; every M leaves its loop
+        self.exit_kind = ""  # "return", "panic", "deadlock", "exit"
+        self.exit_value: Any = None
+        self.main_started = False
+        self.starttime = 0.0
+        self.m0: M | None = None
+        self.sysmon: Any = None
+        self.syscalls: Any = None
+        self.debug: Any = None
+        self.panicking = False
+        self.running = False  # between run()'s start and its teardown
+        self.mcount = 0  # sched.lock: Ms running a scheduler loop
+        self.on_exit: Callable[[], None] | None = None  # wakes what sleeps outside Ms
+        self.netpoll_waiters: Callable[[], bool] = _no_waiters
+        self.stop_hooks: list[Callable[[], None]] = []  # stop sysmon, helpers...
+        self.close_hooks: list[Callable[[], None]] = []  # release descriptors, handlers
+
+
+sched = Sched()
+"""The running program's scheduler state; replaced by every run()."""

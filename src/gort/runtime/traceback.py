@@ -1,0 +1,148 @@
+"""Goroutine stack dumps in Go's layout (runtime/traceback.go).
+
+A Go programmer reads::
+
+    goroutine 6 [chan receive]:
+    main.worker(...)
+    	/tmp/x.py:20
+    created by main.main in goroutine 1
+    	/tmp/x.py:8
+
+Frames of gort itself are hidden, as Go hides runtime frames unless
+GOTRACEBACK=system: the user's question is where *their* code waits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from types import FrameType, TracebackType
+
+from .runtime2 import G_RUNNING, G_SYSCALL, G_WAITING, GSTATUS_STRINGS, G, sched
+
+_GORT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def is_runtime_file(filename: str) -> bool:
+    """True for gort's own source files (hidden from dumps)."""
+    return filename.startswith(_GORT_DIR)
+
+
+def _funcname(frame: FrameType) -> str:
+    module = frame.f_globals.get("__name__", "?")
+    return f"{module}.{frame.f_code.co_qualname}"
+
+
+def _frame_lines(frame: FrameType, lineno: int) -> list[str]:
+    return [f"{_funcname(frame)}(...)", f"\t{frame.f_code.co_filename}:{lineno}"]
+
+
+def _walk(frame: FrameType | None) -> Iterator[tuple[FrameType, int]]:
+    """Innermost first, as Go prints, skipping gort's frames."""
+    while frame is not None:
+        if not is_runtime_file(frame.f_code.co_filename):
+            yield frame, frame.f_lineno
+        frame = frame.f_back
+
+
+def _walk_tb(tb: TracebackType | None) -> list[tuple[FrameType, int]]:
+    frames: list[tuple[FrameType, int]] = []
+    while tb is not None:
+        if not is_runtime_file(tb.tb_frame.f_code.co_filename):
+            frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    frames.reverse()
+    return frames
+
+
+def status_string(gp: G) -> str:
+    """The text in ``goroutine N [...]``: the wait reason when waiting."""
+    if gp.status == G_WAITING and gp.waitreason:
+        return gp.waitreason
+    return GSTATUS_STRINGS.get(gp.status, "unknown")
+
+
+def header(gp: G, status: str | None = None) -> str:
+    text = status or status_string(gp)
+    if gp.status == G_WAITING and gp.waitsince:
+        import time
+
+        minutes = int((time.monotonic() - gp.waitsince) / 60)
+        if minutes >= 1:
+            text += f", {minutes} minutes"
+    return f"goroutine {gp.goid} [{text}]:"
+
+
+def created_by(gp: G) -> list[str]:
+    code = gp.created_code
+    if code is None or gp.goid == 1:
+        return []
+    return [
+        f"created by {gp.created_mod}.{code.co_qualname} in goroutine {gp.created_goid}",
+        f"\t{code.co_filename}:{gp.created_line}",
+    ]
+
+
+def goroutine_frames(gp: G) -> list[tuple[FrameType, int]] | None:
+    """gp's frames, innermost first; None when they cannot be read."""
+    gl = gp.glet
+    if gl is None:
+        return []
+    frame = gl.gr_frame
+    if frame is None:
+        # Running: read it from its thread if it is the one running there.
+        m = gp.p.m if gp.p is not None else None
+        if m is None or not m.ident:
+            return None
+        frame = sys._current_frames().get(m.ident)
+        if frame is None:
+            return None
+    return list(_walk(frame))
+
+
+def format_frames(frames: Iterable[tuple[FrameType, int]]) -> list[str]:
+    lines: list[str] = []
+    for frame, lineno in frames:
+        lines.extend(_frame_lines(frame, lineno))
+    return lines
+
+
+def format_goroutine(gp: G, frames: list[tuple[FrameType, int]] | None = None) -> str:
+    lines = [header(gp)]
+    if frames is None:
+        frames = goroutine_frames(gp)
+    if frames is None:
+        lines.append("\tgoroutine running on other thread; stack unavailable")
+    else:
+        lines.extend(format_frames(frames))
+    lines.extend(created_by(gp))
+    return "\n".join(lines)
+
+
+def format_panic(gp: G, exc: BaseException) -> str:
+    """The panicking goroutine's block: its frames come from the traceback."""
+    frames = _walk_tb(exc.__traceback__)
+    lines = [f"goroutine {gp.goid} [running]:"]
+    lines.extend(format_frames(frames))
+    lines.extend(created_by(gp))
+    return "\n".join(lines)
+
+
+def dump_all(skip: G | None = None) -> str:
+    """Every live goroutine, main first, as Go's fatal errors print them."""
+    blocks = []
+    for goid in sorted(sched.allgs):
+        gp = sched.allgs[goid]
+        if gp is skip:
+            continue
+        blocks.append(format_goroutine(gp))
+    return "\n\n".join(blocks)
+
+
+def is_blocked(gp: G) -> bool:
+    return gp.status in (G_WAITING, G_SYSCALL)
+
+
+def is_running(gp: G) -> bool:
+    return gp.status == G_RUNNING
