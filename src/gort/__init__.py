@@ -9,11 +9,12 @@ Go's ``src/runtime``.
 from __future__ import annotations
 
 from .runtime.chan import Chan, nilchan
-from .runtime.panic import Deadlock, Panic
+from .runtime.panic import Deadlock, Fatal, Panic
 from .runtime.proc import goexit, goid, gomaxprocs, gosched, init, num_goroutine
 from .runtime.proc import newproc as go
 from .runtime.select import default, select
 from .runtime.startup import run
+from .runtime.syscall import syscall
 from .sleep import Ticker, Timer, after, after_func, now, sleep
 
 chan = Chan
@@ -21,6 +22,7 @@ chan = Chan
 __all__ = [
     "Chan",
     "Deadlock",
+    "Fatal",
     "Panic",
     "Ticker",
     "Timer",
@@ -40,6 +42,7 @@ __all__ = [
     "run",
     "select",
     "sleep",
+    "syscall",
 ]
 
 __version__ = "0.1.0"

@@ -13,7 +13,8 @@ a full buffer with a waiting sender takes the head and moves the sender's
 value to the tail, so buffered channels stay FIFO.
 
 Locking: ``c.lock`` guards the channel while more than one M runs
-goroutines (``sched.multi``). With one M, every channel operation runs on
+goroutines (``sched.multi``, which sysmon also sets to route operations
+through ``preemptcheck`` when it marks a P for preemption). With one M, every channel operation runs on
 that M's thread and is never interrupted inside the runtime (preemption
 happens only at async safe points, outside gort's code), so the lock is
 skipped: a lock round trip costs about as much as the rest of a send. Each
@@ -35,8 +36,9 @@ from typing import Any
 from greenlet import getcurrent
 
 from .panic import Panic, outside
-from .proc import gopark, ready, schedule
+from .proc import gopark, preemptcheck, ready, runqput, schedule
 from .runtime2 import (
+    G_RUNNABLE,
     G_WAITING,
     WAIT_CHAN_RECEIVE,
     WAIT_CHAN_RECEIVE_NIL,
@@ -70,11 +72,27 @@ def dequeue(q: deque[Sudog]) -> Sudog | None:
     return None
 
 
-def _sudog(gp: G) -> Sudog:
-    sg = gp.sudog
-    if sg is None:
-        sg = gp.sudog = Sudog(gp)
+def _winselect(sg: Sudog, q: deque[Sudog]) -> Sudog | None:
+    """sg, just popped from q, belongs to a select: win it or find another."""
+    try:
+        sg.token.pop()  # type: ignore[union-attr]
+    except IndexError:
+        return dequeue(q)
+    sg.g.param = sg
     return sg
+
+
+def _ready(gp: G, locking: bool) -> None:
+    """ready(gp), inlined for one M: gp's home is this P, gp goes to runnext."""
+    if locking:
+        ready(gp)
+        return
+    gp.status = G_RUNNABLE
+    pp = gp.p
+    old = pp.runnext  # type: ignore[union-attr]
+    pp.runnext = gp  # type: ignore[union-attr]
+    if old is not None:
+        runqput(pp, old)  # type: ignore[arg-type]
 
 
 class Chan:
@@ -108,19 +126,32 @@ class Chan:
         """Send v; blocks until a receiver takes it or the buffer has room."""
         locking = sched.multi
         if locking:
+            preemptcheck()
             self.lock.acquire()
         if self.closed:
             if locking:
                 self.lock.release()
             raise Panic("send on closed channel")
-        if self.recvq:
-            sg = dequeue(self.recvq)
+        recvq = self.recvq
+        if recvq:
+            sg = recvq.popleft()
+            if sg.token is not None:
+                sg = _winselect(sg, recvq)
             if sg is not None:
-                if locking:
-                    self.lock.release()
                 sg.elem = v
                 sg.success = True
-                ready(sg.g)
+                if locking:
+                    self.lock.release()
+                    ready(sg.g)
+                    return
+                # ready(sg.g), inlined: one M, so sg.g's home is this P.
+                gp = sg.g
+                gp.status = G_RUNNABLE
+                pp = gp.p
+                old = pp.runnext
+                pp.runnext = gp
+                if old is not None:
+                    runqput(pp, old)
                 return
         buf = self.buf
         if len(buf) < self.dataqsiz:
@@ -129,12 +160,14 @@ class Chan:
                 self.lock.release()
             return
         try:
-            gp: G = getcurrent().gp
+            gp = getcurrent().gp
         except AttributeError:
             if locking:
                 self.lock.release()
             raise outside("gort.chan.send") from None
-        sg = _sudog(gp)
+        sg = gp.sudog
+        if sg is None:
+            sg = gp.sudog = Sudog(gp)
         sg.elem = v
         sg.success = False
         self.sendq.append(sg)
@@ -154,43 +187,59 @@ class Chan:
         """
         locking = sched.multi
         if locking:
+            preemptcheck()
             self.lock.acquire()
         buf = self.buf
+        sendq = self.sendq
         if buf:
             v = buf.popleft()
-            sg = dequeue(self.sendq) if self.sendq else None
-            if sg is not None:
-                # The buffer was full: the sender's value joins the tail.
-                buf.append(sg.elem)
-                sg.elem = None
-                sg.success = True
+            if sendq:
+                # The buffer was full: the first sender's value joins the tail.
+                sg = dequeue(sendq)
+                if sg is not None:
+                    buf.append(sg.elem)
+                    sg.elem = None
+                    sg.success = True
+                    if locking:
+                        self.lock.release()
+                    _ready(sg.g, locking)
+                    return (v, True) if _ok else v
             if locking:
                 self.lock.release()
-            if sg is not None:
-                ready(sg.g)
             return (v, True) if _ok else v
-        if self.sendq:
-            sg = dequeue(self.sendq)
+        if sendq:
+            sg = sendq.popleft()
+            if sg.token is not None:
+                sg = _winselect(sg, sendq)
             if sg is not None:
-                if locking:
-                    self.lock.release()
                 v = sg.elem
                 sg.elem = None
                 sg.success = True
-                ready(sg.g)
+                if locking:
+                    self.lock.release()
+                    ready(sg.g)
+                    return (v, True) if _ok else v
+                gp = sg.g  # ready(gp), inlined as in send
+                gp.status = G_RUNNABLE
+                pp = gp.p
+                old = pp.runnext
+                pp.runnext = gp
+                if old is not None:
+                    runqput(pp, old)
                 return (v, True) if _ok else v
         if self.closed:
             if locking:
                 self.lock.release()
             return (None, False) if _ok else None
         try:
-            gp: G = getcurrent().gp
+            gp = getcurrent().gp
         except AttributeError:
             if locking:
                 self.lock.release()
-            raise outside("gort.chan.recv") from None
-        sg = _sudog(gp)
-        sg.elem = None
+            raise outside("gort.chan.recv2" if _ok else "gort.chan.recv") from None
+        sg = gp.sudog
+        if sg is None:
+            sg = gp.sudog = Sudog(gp)
         sg.success = False
         self.recvq.append(sg)
         gp.status = G_WAITING
@@ -208,8 +257,17 @@ class Chan:
         return r
 
     def __iter__(self) -> Iterator[Any]:
+        """Receive until the channel is closed and drained.
+
+        The loop takes buffered values itself while one M runs goroutines
+        and no sender waits (recv's own fast path, minus a call per value).
+        """
+        buf = self.buf
         recv = self.recv
         while True:
+            if buf and not self.sendq and not sched.multi:
+                yield buf.popleft()
+                continue
             v, ok = recv(True)
             if not ok:
                 return
@@ -219,6 +277,7 @@ class Chan:
         """Close the channel: every waiting receiver and sender wakes."""
         locking = sched.multi
         if locking:
+            preemptcheck()
             self.lock.acquire()
         if self.closed:
             if locking:

@@ -13,7 +13,14 @@ class Panic(Exception):
     """A Go panic. ``str(p)`` is Go's message, e.g. ``send on closed channel``."""
 
 
-class Deadlock(Exception):
+class Fatal(Exception):
+    """A fatal error (Go's ``throw``): the runtime cannot go on.
+
+    ``str(f)`` is the text after ``fatal error:``, e.g. ``thread exhaustion``.
+    """
+
+
+class Deadlock(Fatal):
     """checkdead's fatal error: ``all goroutines are asleep - deadlock!``."""
 
 

@@ -44,7 +44,7 @@ from typing import Any, NoReturn
 from greenlet import GreenletExit, getcurrent
 
 from . import time as _time
-from .panic import Deadlock, Goexit, Panic, outside, panic_message
+from .panic import Deadlock, Fatal, Goexit, Panic, outside, panic_message
 from .runtime2 import (
     G_DEAD,
     G_RUNNABLE,
@@ -203,16 +203,24 @@ def wakep() -> None:
 
 
 def _start(pp: P, gp: G) -> Any:
-    """Run unstarted gp on pp: on an idle greenlet of pp, or a new one."""
-    gp.p = pp
-    gp.status = G_RUNNING
+    """Run unstarted gp on pp: on an idle greenlet of pp, or a new one.
+
+    A new greenlet is created only on g0. A greenlet inherits the Python
+    recursion depth of the frame that starts it, so greenlets started from
+    inside goroutines would each start deeper than the last, until
+    RecursionError; from g0 every greenlet starts at the same shallow depth.
+    """
     free = pp.gfree
+    m: M = pp.m  # type: ignore[assignment]
     if free:
         gl = free.pop()
-    else:
-        m = pp.m
-        assert m is not None
+    elif getcurrent() is m.g0:
         gl = GStack(_gbody, m.g0)
+    else:
+        pp.runnext = gp  # g0 will start it
+        return m.g0.switch()
+    gp.p = pp
+    gp.status = G_RUNNING
     gl.gp = gp
     gp.glet = gl
     return gl.switch(gp)
@@ -226,11 +234,19 @@ def schedule(gp: G, pp: P) -> Any:
     """
     if sched.exiting:
         raise GreenletExit
+    pp.switches += 1
     if pp.timers:
         _time.checktimers(pp)
     nxt = pp.runnext
     if nxt is not None:
         pp.runnext = None
+        if pp.preempt:
+            # The time slice runnext inherits is used up (sysmon said so):
+            # let the local queue's head go first.
+            pp.preempt = False
+            runqput(pp, nxt)
+            nxt = pp.runq.popleft()
+            pp.schedtick += 1
     elif pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
         nxt = None
     else:
@@ -241,9 +257,7 @@ def schedule(gp: G, pp: P) -> Any:
         else:
             pp.schedtick += 1
     if nxt is None:
-        m = pp.m
-        assert m is not None
-        return m.g0.switch()
+        return pp.m.g0.switch()  # type: ignore[union-attr]
     if nxt is gp:
         gp.status = G_RUNNING
         return None
@@ -252,6 +266,26 @@ def schedule(gp: G, pp: P) -> Any:
         return _start(pp, nxt)
     nxt.status = G_RUNNING
     return gl.switch()
+
+
+def preemptcheck() -> None:
+    """A synchronous preemption point: yield if sysmon marked this P.
+
+    Channel operations call it on their general path, which they take
+    whenever ``sched.multi`` is set: sysmon sets it when it marks a P, so
+    the single-M fast path pays nothing until there is a mark to honour.
+    """
+    if sched.mcount == 1:
+        sched.multi = False  # one M: the mark was the only reason to be here
+    gp: G | None = getattr(getcurrent(), "gp", None)
+    if gp is None:
+        return
+    pp: P = gp.p  # type: ignore[assignment]
+    if pp.preempt:
+        pp.preempt = False
+        gp.status = G_RUNNABLE
+        runqput(pp, gp)
+        schedule(gp, pp)
 
 
 def gopark(gp: G, reason: str) -> None:
@@ -269,8 +303,7 @@ def gopark(gp: G, reason: str) -> None:
 def gosched() -> None:
     """Yield the processor: gp goes behind every runnable G of its P."""
     gp = getg("gort.gosched")
-    pp = gp.p
-    assert pp is not None
+    pp: P = gp.p  # type: ignore[assignment]
     gp.preempt = False
     gp.status = G_RUNNABLE
     runqput(pp, gp)
@@ -312,15 +345,14 @@ def goexit0(gp: G) -> G | None:
     Returns the next G to run on this same greenlet, or None to let the
     greenlet end (its P's free list is full).
     """
-    pp = gp.p
-    assert pp is not None
+    pp: P = gp.p  # type: ignore[assignment]
+    pp.switches += 1
     gl = gp.glet
     gp.status = G_DEAD
     del sched.allgs[gp.goid]
-    gp.glet = None
-    gp.fn = gp.ctx = None  # type: ignore[assignment]
-    gp.args = ()
-    gp.kwargs = {}
+    # Drop what the G holds: its greenlet may sit idle for a long time with
+    # gl.gp still pointing here, and G <-> sudog is a cycle.
+    gp.glet = gp.sudog = gp.fn = gp.args = gp.kwargs = gp.ctx = None  # type: ignore[assignment]
     if sched.exiting:
         return None
     if pp.timers:
@@ -357,22 +389,10 @@ def goexit0(gp: G) -> G | None:
     return r if isinstance(r, G) else None
 
 
-def newproc1(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    parent: G | None,
-    where: FrameType | None,
-) -> G:
-    """A new runnable G (not yet queued) with its "created by" record."""
+def newproc1(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> G:
+    """A new runnable G (not yet queued) with no creator: goroutine 1, after_func."""
     goid = next(sched.goidgen)
-    newg = G(goid, fn, args, kwargs, contextvars.copy_context())
-    if where is not None:
-        newg.created_code = where.f_code
-        newg.created_line = where.f_lineno
-        newg.created_mod = where.f_globals.get("__name__", "?")
-    if parent is not None:
-        newg.created_goid = parent.goid
+    newg = G(goid, fn, args, kwargs, contextvars.copy_context(), None)
     sched.allgs[goid] = newg
     return newg
 
@@ -388,11 +408,18 @@ def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         cur: G = getcurrent().gp
     except AttributeError:
         raise outside("gort.go") from None
-    if not callable(fn):
-        raise TypeError(f"gort.go: {fn!r} is not callable")
-    newg = newproc1(fn, args, kwargs, cur, sys._getframe(1))
-    pp = cur.p
-    assert pp is not None
+    f = sys._getframe(1)
+    goid = next(sched.goidgen)
+    newg = G(
+        goid,
+        fn,
+        args,
+        kwargs,
+        contextvars.copy_context(),
+        (f.f_code, f.f_lineno, f.f_globals.get("__name__", "?"), cur.goid),
+    )
+    sched.allgs[goid] = newg
+    pp: P = cur.p  # type: ignore[assignment]
     if sched.multi:
         runqput(pp, newg)
         wakep()
@@ -405,7 +432,7 @@ def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
 
 def spawn_local(pp: P, fn: Callable[..., Any]) -> None:
     """Start fn in a new goroutine from pp's scheduler (after_func)."""
-    runqput(pp, newproc1(fn, (), {}, None, None))
+    runqput(pp, newproc1(fn, (), {}))
     if sched.multi:
         wakep()
 
@@ -534,6 +561,8 @@ def stopm(m: M, pp: P) -> G | None:
     with sched.lock:
         sched.nmidle -= 1
     m.parked = False
+    if sched.sysmonwait:
+        sched.sysmon.wake()  # an M is up again: sysmon watches it
     return None
 
 
@@ -596,8 +625,8 @@ def gopanic(gp: G, exc: BaseException) -> None:
         exitprogram("interrupt", exc)
         return
     with sched.lock:
-        if sched.exiting:
-            return
+        if sched.exiting or sched.panicking:
+            return  # another goroutine's panic is already ending the program
         sched.panicking = True
     _flush_stdout()
     text = f"panic: {panic_message(exc)}\n"
@@ -660,6 +689,8 @@ def main_result() -> Any:
         raise SystemExit(value)
     if kind == "deadlock":
         raise Deadlock(value)
+    if kind == "fatal":
+        raise Fatal(value)
     if kind == "interrupt":
         raise KeyboardInterrupt from None
     if kind == "panic":

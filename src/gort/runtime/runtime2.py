@@ -100,15 +100,16 @@ class Sudog:
         self.index = 0
 
 
+# Where a goroutine was created: (code, line, module name, creator's goid).
+Created = tuple[CodeType, int, str, int]
+
+
 class G:
     """A goroutine (runtime2.go g)."""
 
     __slots__ = (
         "args",
-        "created_code",
-        "created_goid",
-        "created_line",
-        "created_mod",
+        "created",
         "ctx",
         "fn",
         "glet",
@@ -117,13 +118,10 @@ class G:
         "p",
         "param",
         "preempt",
-        "runstart",
         "status",
         "sudog",
         "syscall_call",
         "waitreason",
-        "waitsince",
-        "warned",
     )
 
     def __init__(
@@ -133,6 +131,7 @@ class G:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         ctx: Context,
+        created: Created | None,
     ) -> None:
         self.goid = goid
         self.fn = fn
@@ -143,17 +142,12 @@ class G:
         self.glet: GStack | None = None  # None until the G first runs
         self.p: P | None = None  # home P, fixed when the G first runs
         self.waitreason = ""
-        self.waitsince = 0.0
-        self.param: Any = None  # the sudog that woke a select
         self.sudog: Sudog | None = None
         self.preempt = False  # set by sysmon: yield at the next safe point
-        self.runstart = 0.0  # when the G last got the processor
-        self.warned = False  # the blocking detector reports a G once
-        self.created_code: CodeType | None = None
-        self.created_line = 0
-        self.created_mod = ""
-        self.created_goid = 0
-        self.syscall_call: Any = None
+        self.created = created
+        # Set before they are read, so not initialised here (every store
+        # costs on the spawn path): param (select's winning sudog),
+        # syscall_call (gort.syscall's call and its outcome).
 
 
 class Note:
@@ -215,11 +209,14 @@ class P:
         "gfree",
         "id",
         "m",
+        "preempt",
+        "preempt_async",
         "runnext",
         "runq",
         "schedtick",
         "status",
         "syscalltick",
+        "switches",
         "sysmonwhen",
         "sysmontick",
         "timers",
@@ -234,8 +231,11 @@ class P:
         self.runnext: G | None = None  # written only by the owner M
         self.schedtick = 0  # incremented on every schedule that is not a runnext hand-off
         self.syscalltick = 0
-        self.sysmontick = -1  # sysmon's last sighting of schedtick
-        self.sysmonwhen = 0.0
+        self.switches = 0  # every time a G gives up this P (blocking detector)
+        self.sysmontick = -1  # sysmon's last sighting of schedtick ...
+        self.sysmonwhen = 0.0  # ... and when it first saw that value
+        self.preempt = False  # sysmon: the time slice is used up; skip runnext once
+        self.preempt_async = False  # sysmon: M0's signal handler may yield the G
         self.gfree: list[GStack] = []  # idle greenlets of finished goroutines
         self.timers: list[Any] = []  # the timer heap (time.py); owner M only
         self.timers_stale = 0  # entries of stopped timers still in the heap
@@ -259,7 +259,9 @@ class Sched:
         self.nmspinning = 0
         self.nsyscall = 0  # sched.lock: calls in flight on helper Ms
         self.gomaxprocs = 1
-        self.multi = False  # more than one M runs goroutines: channels must lock
+        # Channel operations take their general path: more than one M runs
+        # goroutines (so they lock), or sysmon marked a P for preemption.
+        self.multi = False
         self.exiting = False  # the program is over; every M leaves its loop
         self.exit_kind = ""  # "return", "panic", "deadlock", "exit"
         self.exit_value: Any = None
@@ -270,6 +272,7 @@ class Sched:
         self.syscalls: Any = None
         self.debug: Any = None
         self.panicking = False
+        self.sysmonwait = False  # sysmon sleeps until an M wakes up
         self.running = False  # between run()'s start and its teardown
         self.mcount = 0  # sched.lock: Ms running a scheduler loop
         self.on_exit: Callable[[], None] | None = None  # wakes what sleeps outside Ms

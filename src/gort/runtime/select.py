@@ -21,7 +21,7 @@ from greenlet import getcurrent
 
 from .chan import Chan, dequeue, nilchan
 from .panic import Panic, outside
-from .proc import gopark, ready, schedule
+from .proc import gopark, preemptcheck, ready, schedule
 from .runtime2 import G_WAITING, WAIT_SELECT, WAIT_SELECT_NO_CASES, G, Sudog, sched
 
 _RECV = 0
@@ -160,6 +160,8 @@ def select(*cases: Any) -> tuple[int, Any]:
             return dflt, None
         return _block(WAIT_SELECT_NO_CASES)
     locking = sched.multi
+    if locking:
+        preemptcheck()
     chans = _lockorder(scases) if locking else []
     if locking:
         _lock(chans)

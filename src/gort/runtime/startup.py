@@ -36,7 +36,10 @@ from .proc import (
     schedule_loop,
     set_multi,
 )
+from .preempt import Preempter
 from .runtime2 import P_DEAD, P_RUNNING, M, P, sched
+from .syscall import SyscallPool
+from .sysmon import Sysmon
 
 _M_JOIN_GRACE = 0.5  # seconds an M may take to notice the end before it is interrupted
 
@@ -49,7 +52,7 @@ def run(main: Callable[..., Any], *args: Any, procs: int | None = None) -> Any:
     schedinit(n, dv)
     m0 = sched.allm[0]
     pp0 = sched.allp[0]
-    pp0.runq.append(newproc1(_runtime_main, (main, args), {}, None, None))
+    pp0.runq.append(newproc1(_runtime_main, (main, args), {}))
     try:
         mstart(m0)
     finally:
@@ -81,6 +84,22 @@ def schedinit(nprocs: int, dv: _debug.DebugVars) -> None:
     m0 = _newm(sched.allp[0])
     sched.m0 = m0
     sched.mcount = 1
+    preempter = Preempter()
+    sched.sysmon = Sysmon(preempter)
+    sched.syscalls = SyscallPool()
+    sched.on_exit = _on_exit
+    sched.stop_hooks.append(sched.sysmon.stop)
+    sched.close_hooks.append(sched.syscalls.stop)
+    sched.close_hooks.append(preempter.uninstall)
+    preempter.install()
+
+
+def _on_exit() -> None:
+    """The program is over: make sure M0 and sysmon notice. sched.lock is held."""
+    sched.sysmon.wake()
+    m0 = sched.m0
+    if m0 is not None and m0.ident != threading.get_ident():
+        sched.sysmon.preempter.preempt_m0()  # M0 may be running a goroutine
 
 
 def _newm(pp: P) -> M:

@@ -64,23 +64,16 @@ def status_string(gp: G) -> str:
 
 
 def header(gp: G, status: str | None = None) -> str:
-    text = status or status_string(gp)
-    if gp.status == G_WAITING and gp.waitsince:
-        import time
-
-        minutes = int((time.monotonic() - gp.waitsince) / 60)
-        if minutes >= 1:
-            text += f", {minutes} minutes"
-    return f"goroutine {gp.goid} [{text}]:"
+    return f"goroutine {gp.goid} [{status or status_string(gp)}]:"
 
 
 def created_by(gp: G) -> list[str]:
-    code = gp.created_code
-    if code is None or gp.goid == 1:
+    if gp.created is None:
         return []
+    code, line, module, parent = gp.created
     return [
-        f"created by {gp.created_mod}.{code.co_qualname} in goroutine {gp.created_goid}",
-        f"\t{code.co_filename}:{gp.created_line}",
+        f"created by {module}.{code.co_qualname} in goroutine {parent}",
+        f"\t{code.co_filename}:{line}",
     ]
 
 

@@ -1,0 +1,84 @@
+"""``python -m gort [--procs N] [--schedtrace MS] script.py [args...]``.
+
+Like ``go run``: the script is loaded as a module named after its file (so
+its own ``if __name__ == "__main__"`` block does not run), ``sys.argv`` is
+``[script.py, *args]``, and its ``main()`` runs as goroutine 1. The exit
+status is 0 when main returns, 2 after a panic or a deadlock (as a Go
+program's), and n after ``sys.exit(n)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from .runtime.panic import Fatal, Panic
+from .runtime.startup import run
+
+EXIT_PANIC = 2  # what a Go program exits with after a panic or fatal error
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m gort",
+        description="Run a Python script's main() as goroutine 1 under the gort runtime.",
+    )
+    p.add_argument("--procs", type=int, default=None, help="GOMAXPROCS (default: $GOMAXPROCS or 1)")
+    p.add_argument(
+        "--schedtrace", type=int, default=None, metavar="MS", help="GODEBUG=schedtrace=MS"
+    )
+    p.add_argument("script", help="the script whose main() to run")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    return p
+
+
+def _load(path: str) -> ModuleType:
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _with_schedtrace(ms: int) -> None:
+    items = [i for i in os.environ.get("GODEBUG", "").split(",") if i and not i.startswith("schedtrace=")]
+    items.append(f"schedtrace={ms}")
+    os.environ["GODEBUG"] = ",".join(items)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parser().parse_args(argv)
+    if opts.procs is not None and opts.procs < 1:
+        print("gort: --procs must be at least 1", file=sys.stderr)
+        return EXIT_PANIC
+    if opts.schedtrace is not None:
+        _with_schedtrace(opts.schedtrace)
+    if not os.path.isfile(opts.script):
+        print(f"gort: {opts.script}: no such file", file=sys.stderr)
+        return EXIT_PANIC
+    sys.argv = [opts.script, *opts.args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(opts.script)))
+    module = _load(opts.script)
+    entry: Callable[[], Any] | None = getattr(module, "main", None)
+    if not callable(entry):
+        print(f"gort: {opts.script} has no main()", file=sys.stderr)
+        return EXIT_PANIC
+    try:
+        run(entry, procs=opts.procs)
+    except (Panic, Fatal):
+        return EXIT_PANIC  # the runtime has printed what happened
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""GODEBUG=schedtrace=MS and scheddetail=1 (proc.go: schedtrace).
+
+Go's line, field for field, so that tools and eyes trained on Go read it::
+
+    SCHED 1004ms: gomaxprocs=1 idleprocs=0 threads=4 spinningthreads=0 idlethreads=1 runqueue=0 [3]
+
+``threads`` counts every M: those that drive Ps, sysmon, and the helper Ms
+of ``gort.syscall``; ``idlethreads`` the ones asleep. The bracket holds each
+P's local run queue length (``runnext`` included).
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+
+from .runtime2 import P_DEAD, G, P, sched
+from .traceback import status_string
+
+
+def _p_idle(pp: P) -> bool:
+    m = pp.m
+    return m is None or m.parked or not m.ident
+
+
+def _runqsize(pp: P) -> int:
+    return len(pp.runq) + (pp.runnext is not None)
+
+
+def line(now: float | None = None) -> str:
+    now = monotonic() if now is None else now
+    ms = int((now - sched.starttime) * 1000)
+    live = [pp for pp in sched.allp if pp.status != P_DEAD]
+    pms = [pp.m for pp in sched.allp if pp.m is not None and pp.m.ident]
+    helpers = sched.syscalls
+    nhelpers = helpers.nthreads if helpers is not None else 0
+    idlehelpers = helpers.nidle if helpers is not None else 0
+    threads = len(pms) + nhelpers + (1 if sched.sysmon is not None else 0)
+    idlethreads = sum(1 for m in pms if m.parked) + idlehelpers
+    sizes = " ".join(str(_runqsize(pp)) for pp in live)
+    return (
+        f"SCHED {ms}ms: gomaxprocs={sched.gomaxprocs} "
+        f"idleprocs={sum(1 for pp in live if _p_idle(pp))} threads={threads} "
+        f"spinningthreads={sched.nmspinning} idlethreads={idlethreads} "
+        f"runqueue={len(sched.runq)} [{sizes}]"
+    )
+
+
+def detail(now: float | None = None) -> str:
+    """The scheddetail=1 block: the header, then every P, M and G."""
+    head = line(now).split(" [", 1)[0]
+    lines = [
+        f"{head} gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait={str(sched.sysmonwait).lower()}"
+    ]
+    for pp in sched.allp:
+        mid = pp.m.id if pp.m is not None else -1
+        lines.append(
+            f"  P{pp.id}: status={pp.status} schedtick={pp.schedtick} "
+            f"syscalltick={pp.syscalltick} m={mid} runqsize={_runqsize(pp)} "
+            f"gfreecnt={len(pp.gfree)} timerslen={len(pp.timers)}"
+        )
+    for m in sched.allm:
+        pid = m.p.id if m.p is not None else -1
+        lines.append(
+            f"  M{m.id}: p={pid} curg=-1 mallocing=0 throwing=0 preemptoff= locks=0 "
+            f"dying=0 spinning={str(m.spinning).lower()} blocked={str(m.parked).lower()} "
+            f"lockedg=-1"
+        )
+    for goid in sorted(sched.allgs):
+        gp: G = sched.allgs[goid]
+        mid = gp.p.m.id if gp.p is not None and gp.p.m is not None else -1
+        lines.append(
+            f"  G{goid}: status={gp.status}({status_string(gp)}) m={mid} lockedm=-1"
+        )
+    return "\n".join(lines)

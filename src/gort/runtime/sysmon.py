@@ -1,0 +1,184 @@
+"""sysmon: the system monitor (proc.go: sysmon, retake).
+
+An M with no P, on its own thread. It wakes with Go's back-off: every 20 us
+while it keeps finding work to do, doubling once it has been idle for 50
+rounds, up to 10 ms. When every M is idle it sleeps until one wakes up
+(``sched.sysmonwait``), so an idle program costs no CPU. Each round:
+
+* ``retake``: a P whose ``schedtick`` has not moved for ``FORCE_PREEMPT_NS``
+  has a goroutine that used up its time slice: preempt it (preempt.py).
+* The blocking detector: a P whose ``switches`` has not moved for the
+  threshold (100 ms, ``GODEBUG=blockthreshold``) is held by a goroutine
+  that neither parks nor yields (a blocking call not routed through
+  ``gort.syscall``, or a long computation): report it once, with its stack,
+  read from its thread with ``sys._current_frames()``.
+* ``GODEBUG=schedtrace=MS``: print the SCHED line every MS.
+
+On a GIL build each wake-up takes the GIL from the running M for a moment;
+the back-off keeps that to 100 wake-ups a second in steady state.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from time import monotonic
+from types import FrameType
+
+from . import schedtrace
+from .preempt import Preempter
+from .runtime2 import FORCE_PREEMPT_NS, Note, P, sched
+from .traceback import format_frames, is_runtime_file
+
+SYSMON_MIN_DELAY = 20e-6  # seconds
+SYSMON_MAX_DELAY = 10e-3
+SYSMON_IDLE_ROUNDS = 50  # rounds with nothing to do before the delay starts doubling
+FORCE_PREEMPT = FORCE_PREEMPT_NS / 1e9
+
+
+class Sysmon:
+    def __init__(self, preempter: Preempter) -> None:
+        self.note = Note()
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+        self.preempter = preempter
+        self.warned: set[int] = set()  # goids the blocking detector reported
+        self.held: dict[int, tuple[int, float]] = {}  # P id -> (switches, since)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.loop, name="gort-sysmon", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.note.wakeup()
+        if self.thread is not None:
+            self.thread.join()
+
+    def wake(self) -> None:
+        self.note.wakeup()
+
+    def loop(self) -> None:
+        period = sched.debug.schedtrace_ms / 1000
+        nexttrace = sched.starttime + period if period else float("inf")
+        delay = SYSMON_MIN_DELAY
+        idle = 0
+        while not self.stopping:
+            if idle == 0:
+                delay = SYSMON_MIN_DELAY
+            elif idle > SYSMON_IDLE_ROUNDS:
+                delay = min(delay * 2, SYSMON_MAX_DELAY)
+            if self._all_idle():
+                self._deep_sleep(nexttrace)
+                idle = 0
+            else:
+                self.note.sleep(delay)
+            if self.stopping:
+                return
+            now = monotonic()
+            idle = 0 if self.retake(now) else idle + 1
+            if now >= nexttrace:
+                self._trace(now)
+                nexttrace += period * (1 + int((now - nexttrace) / period))
+
+    def _all_idle(self) -> bool:
+        return sched.nmidle >= sched.mcount
+
+    def _deep_sleep(self, nexttrace: float) -> None:
+        """Sleep while every M sleeps (stopm wakes us when one gets up)."""
+        sched.sysmonwait = True
+        if self._all_idle() and not self.stopping:  # re-check after announcing
+            timeout = -1.0 if nexttrace == float("inf") else max(0.0, nexttrace - monotonic())
+            self.note.sleep(timeout)
+        sched.sysmonwait = False
+
+    def retake(self, now: float) -> bool:
+        """Preempt long-running goroutines; report blocked Ps."""
+        acted = False
+        for pp in sched.allp:
+            m = pp.m
+            if m is None or m.parked or not m.ident:
+                self.held.pop(pp.id, None)
+                continue
+            tick = pp.schedtick
+            if tick != pp.sysmontick:
+                pp.sysmontick = tick
+                pp.sysmonwhen = now
+            elif now - pp.sysmonwhen >= FORCE_PREEMPT:
+                self.preemptone(pp)
+                pp.sysmonwhen = now  # signal again in a time slice, not every round
+                acted = True
+            self._check_blocked(pp, now)
+        return acted
+
+    def preemptone(self, pp: P) -> None:
+        pp.preempt = True
+        sched.multi = True  # channel operations now take the path that checks
+        if pp.m is sched.m0 and not sched.debug.asyncpreemptoff:
+            pp.preempt_async = True
+            self.preempter.preempt_m0()
+
+    def _check_blocked(self, pp: P, now: float) -> None:
+        switches = pp.switches
+        seen = self.held.get(pp.id)
+        if seen is None or seen[0] != switches:
+            self.held[pp.id] = (switches, now)
+            return
+        held = now - seen[1]
+        if held >= sched.debug.block_threshold:
+            self.report_blocked(pp, held)
+
+    def report_blocked(self, pp: P, held: float) -> None:
+        """One warning per goroutine, with the stack it is stuck in."""
+        m = pp.m
+        if m is None:
+            return
+        top = sys._current_frames().get(m.ident)
+        found = _running_g(top)
+        if found is None:
+            return
+        gp, frames = found
+        if gp.goid in self.warned:
+            return
+        self.warned.add(gp.goid)
+        from .traceback import created_by
+
+        text = [
+            f"runtime: goroutine {gp.goid} held P{pp.id} for {int(held * 1000)}ms "
+            "without yielding (a blocking call outside gort.syscall?)",
+            f"goroutine {gp.goid} [running]:",
+            *format_frames(frames),
+            *created_by(gp),
+        ]
+        try:
+            sys.stderr.write("\n".join(text) + "\n\n")
+            sys.stderr.flush()
+        except Exception:
+            pass
+
+    def _trace(self, now: float) -> None:
+        text = schedtrace.detail(now) if sched.debug.scheddetail else schedtrace.line(now)
+        try:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except Exception:
+            pass
+
+
+def _running_g(top: FrameType | None) -> tuple[object, list[tuple[FrameType, int]]] | None:
+    """The G a thread runs, found from its innermost frame, and G's frames.
+
+    A goroutine's bottom frame is ``_gbody``, whose local ``gp`` is the G.
+    """
+    from .proc import _gbody
+
+    frames: list[tuple[FrameType, int]] = []
+    frame = top
+    while frame is not None:
+        if frame.f_code is _gbody.__code__:
+            gp = frame.f_locals.get("gp")
+            return (gp, frames) if gp is not None else None
+        if not is_runtime_file(frame.f_code.co_filename):
+            frames.append((frame, frame.f_lineno))
+        frame = frame.f_back
+    return None
