@@ -49,7 +49,9 @@ def _load(path: str) -> ModuleType:
 
 
 def _with_schedtrace(ms: int) -> None:
-    items = [i for i in os.environ.get("GODEBUG", "").split(",") if i and not i.startswith("schedtrace=")]
+    items = [
+        i for i in os.environ.get("GODEBUG", "").split(",") if i and not i.startswith("schedtrace=")
+    ]
     items.append(f"schedtrace={ms}")
     os.environ["GODEBUG"] = ",".join(items)
 

@@ -15,7 +15,7 @@ from typing import Any
 from .runtime.chan import Chan, selectnbsend
 from .runtime.panic import Panic
 from .runtime.proc import getg, gopark, gosched, ready, spawn_local
-from .runtime.runtime2 import WAIT_SLEEP, G, sched
+from .runtime.runtime2 import WAIT_SLEEP, G
 from .runtime.time import TimerState, addtimer
 
 

@@ -14,12 +14,13 @@ value to the tail, so buffered channels stay FIFO.
 
 Locking: ``c.lock`` guards the channel while more than one M runs
 goroutines (``sched.multi``, which sysmon also sets to route operations
-through ``preemptcheck`` when it marks a P for preemption). With one M, every channel operation runs on
-that M's thread and is never interrupted inside the runtime (preemption
-happens only at async safe points, outside gort's code), so the lock is
-skipped: a lock round trip costs about as much as the rest of a send. Each
-operation reads ``sched.multi`` once and keeps to that decision, so a
-change of GOMAXPROCS between two operations is safe.
+through ``preemptcheck`` when it marks a P for preemption). With one M,
+every channel operation runs on that M's thread and is never interrupted
+inside the runtime (preemption happens only at async safe points, outside
+gort's code), so the lock is skipped: a lock round trip costs about as
+much as the rest of a send. Each operation reads ``sched.multi`` once and
+keeps to that decision, so a change of GOMAXPROCS between two operations
+is safe.
 
 Readying a G is done after the lock is released (chan.go: "do not ready a G
 while holding this lock"); the value is stored in the sudog before.
@@ -89,16 +90,16 @@ def _ready(gp: G, locking: bool) -> None:
         return
     gp.status = G_RUNNABLE
     pp = gp.p
-    old = pp.runnext  # type: ignore[union-attr]
-    pp.runnext = gp  # type: ignore[union-attr]
+    old = pp.runnext
+    pp.runnext = gp
     if old is not None:
-        runqput(pp, old)  # type: ignore[arg-type]
+        runqput(pp, old)
 
 
 class Chan:
     """A Go channel: ``gort.chan(cap)``."""
 
-    __slots__ = ("buf", "closed", "dataqsiz", "id", "lock", "recvq", "sendq", "__weakref__")
+    __slots__ = ("__weakref__", "buf", "closed", "dataqsiz", "id", "lock", "recvq", "sendq")
 
     def __init__(self, cap: int = 0) -> None:
         if cap < 0:
@@ -134,9 +135,9 @@ class Chan:
             raise Panic("send on closed channel")
         recvq = self.recvq
         if recvq:
-            sg = recvq.popleft()
-            if sg.token is not None:
-                sg = _winselect(sg, recvq)
+            sg: Sudog | None = recvq.popleft()
+            if sg.token is not None:  # type: ignore[union-attr]
+                sg = _winselect(sg, recvq)  # type: ignore[arg-type]
             if sg is not None:
                 sg.elem = v
                 sg.success = True
@@ -175,7 +176,7 @@ class Chan:
         gp.waitreason = WAIT_CHAN_SEND
         if locking:
             self.lock.release()
-        schedule(gp, gp.p)  # type: ignore[arg-type]
+        schedule(gp, gp.p)
         if not sg.success:
             sg.elem = None
             raise Panic("send on closed channel")
@@ -246,7 +247,7 @@ class Chan:
         gp.waitreason = WAIT_CHAN_RECEIVE
         if locking:
             self.lock.release()
-        schedule(gp, gp.p)  # type: ignore[arg-type]
+        schedule(gp, gp.p)
         v = sg.elem
         sg.elem = None
         return (v, sg.success) if _ok else v

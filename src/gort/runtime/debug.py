@@ -27,12 +27,11 @@ class DebugVars:
 def parse_duration(text: str) -> float | None:
     """``50ms``, ``2s``, ``300us``, or a bare number of milliseconds."""
     text = text.strip()
-    for suffix, scale in (("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1.0)):
+    number, scale = text, 1e-3
+    for suffix, unit in (("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1.0)):
         if text.endswith(suffix):
-            number = text[: -len(suffix)]
+            number, scale = text[: -len(suffix)], unit
             break
-    else:
-        number, scale = text, 1e-3
     try:
         value = float(number)
     except ValueError:

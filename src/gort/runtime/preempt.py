@@ -66,7 +66,9 @@ def is_user_file(filename: str) -> bool:
     return safe
 
 
-_CALL_OPS = frozenset(dis.opmap[name] for name in ("CALL", "PRECALL", "CALL_FUNCTION_EX") if name in dis.opmap)
+_CALL_OPS = frozenset(
+    dis.opmap[name] for name in ("CALL", "PRECALL", "CALL_FUNCTION_EX") if name in dis.opmap
+)
 
 
 def async_safe(frame: FrameType | None) -> bool:
@@ -142,4 +144,3 @@ class Preempter:
                 signal.pthread_kill(self.main_ident, SIGPREEMPT)
             except (OSError, ValueError):
                 pass
-

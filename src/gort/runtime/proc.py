@@ -38,7 +38,6 @@ import random
 import sys
 import threading
 from collections.abc import Callable
-from types import FrameType
 from typing import Any, NoReturn
 
 from greenlet import GreenletExit, getcurrent
@@ -211,7 +210,7 @@ def _start(pp: P, gp: G) -> Any:
     RecursionError; from g0 every greenlet starts at the same shallow depth.
     """
     free = pp.gfree
-    m: M = pp.m  # type: ignore[assignment]
+    m: M = pp.m
     if free:
         gl = free.pop()
     elif getcurrent() is m.g0:
@@ -257,7 +256,7 @@ def schedule(gp: G, pp: P) -> Any:
         else:
             pp.schedtick += 1
     if nxt is None:
-        return pp.m.g0.switch()  # type: ignore[union-attr]
+        return pp.m.g0.switch()
     if nxt is gp:
         gp.status = G_RUNNING
         return None
@@ -280,7 +279,7 @@ def preemptcheck() -> None:
     gp: G | None = getattr(getcurrent(), "gp", None)
     if gp is None:
         return
-    pp: P = gp.p  # type: ignore[assignment]
+    pp: P = gp.p
     if pp.preempt:
         pp.preempt = False
         gp.status = G_RUNNABLE
@@ -297,13 +296,13 @@ def gopark(gp: G, reason: str) -> None:
     """
     gp.status = G_WAITING
     gp.waitreason = reason
-    schedule(gp, gp.p)  # type: ignore[arg-type]
+    schedule(gp, gp.p)
 
 
 def gosched() -> None:
     """Yield the processor: gp goes behind every runnable G of its P."""
     gp = getg("gort.gosched")
-    pp: P = gp.p  # type: ignore[assignment]
+    pp: P = gp.p
     gp.preempt = False
     gp.status = G_RUNNABLE
     runqput(pp, gp)
@@ -345,7 +344,7 @@ def goexit0(gp: G) -> G | None:
     Returns the next G to run on this same greenlet, or None to let the
     greenlet end (its P's free list is full).
     """
-    pp: P = gp.p  # type: ignore[assignment]
+    pp: P = gp.p
     pp.switches += 1
     gl = gp.glet
     gp.status = G_DEAD
@@ -419,7 +418,7 @@ def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         (f.f_code, f.f_lineno, f.f_globals.get("__name__", "?"), cur.goid),
     )
     sched.allgs[goid] = newg
-    pp: P = cur.p  # type: ignore[assignment]
+    pp: P = cur.p
     if sched.multi:
         runqput(pp, newg)
         wakep()
@@ -734,4 +733,3 @@ def init(fn: Callable[[], Any]) -> Callable[[], Any]:
 def check_not_running(call: str) -> None:
     if current_g() is not None:
         raise RuntimeError(f"{call} called from inside a goroutine")
-

@@ -107,6 +107,11 @@ Created = tuple[CodeType, int, str, int]
 class G:
     """A goroutine (runtime2.go g)."""
 
+    # Set before they are read, so not initialised (every store costs on
+    # the spawn path): select's winning sudog, gort.syscall's call.
+    param: Any
+    syscall_call: Any
+
     __slots__ = (
         "args",
         "created",
@@ -140,14 +145,11 @@ class G:
         self.ctx = ctx
         self.status = G_RUNNABLE
         self.glet: GStack | None = None  # None until the G first runs
-        self.p: P | None = None  # home P, fixed when the G first runs
+        self.p: P = None  # type: ignore[assignment]  # home P, set when the G first runs
         self.waitreason = ""
         self.sudog: Sudog | None = None
         self.preempt = False  # set by sysmon: yield at the next safe point
         self.created = created
-        # Set before they are read, so not initialised here (every store
-        # costs on the spawn path): param (select's winning sudog),
-        # syscall_call (gort.syscall's call and its outcome).
 
 
 class Note:
@@ -193,7 +195,7 @@ class M:
 
     def __init__(self, mid: int) -> None:
         self.id = mid
-        self.g0: greenlet | None = None  # the scheduler loop's greenlet
+        self.g0: greenlet = None  # the scheduler loop's greenlet, set by mstart
         self.p: P | None = None
         self.park = Note()
         self.parked = False  # announced before sleeping on park
@@ -215,10 +217,10 @@ class P:
         "runq",
         "schedtick",
         "status",
-        "syscalltick",
         "switches",
-        "sysmonwhen",
+        "syscalltick",
         "sysmontick",
+        "sysmonwhen",
         "timers",
         "timers_stale",
     )
@@ -226,7 +228,7 @@ class P:
     def __init__(self, pid: int) -> None:
         self.id = pid
         self.status = P_IDLE
-        self.m: M | None = None
+        self.m: M = None  # type: ignore[assignment]  # set right after creation
         self.runq: deque[G] = deque()
         self.runnext: G | None = None  # written only by the owner M
         self.schedtick = 0  # incremented on every schedule that is not a runnext hand-off

@@ -48,9 +48,8 @@ def line(now: float | None = None) -> str:
 def detail(now: float | None = None) -> str:
     """The scheddetail=1 block: the header, then every P, M and G."""
     head = line(now).split(" [", 1)[0]
-    lines = [
-        f"{head} gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait={str(sched.sysmonwait).lower()}"
-    ]
+    sysmonwait = str(sched.sysmonwait).lower()
+    lines = [f"{head} gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait={sysmonwait}"]
     for pp in sched.allp:
         mid = pp.m.id if pp.m is not None else -1
         lines.append(
@@ -68,7 +67,5 @@ def detail(now: float | None = None) -> str:
     for goid in sorted(sched.allgs):
         gp: G = sched.allgs[goid]
         mid = gp.p.m.id if gp.p is not None and gp.p.m is not None else -1
-        lines.append(
-            f"  G{goid}: status={gp.status}({status_string(gp)}) m={mid} lockedm=-1"
-        )
+        lines.append(f"  G{goid}: status={gp.status}({status_string(gp)}) m={mid} lockedm=-1")
     return "\n".join(lines)

@@ -215,7 +215,7 @@ def _selpark(
     gp.waitreason = WAIT_SELECT
     if locking:
         _unlock(chans)
-    schedule(gp, gp.p)  # type: ignore[arg-type]
+    schedule(gp, gp.p)
     won: Sudog = gp.param
     gp.param = None
     _dequeue_losers(scases, sudogs, won)
@@ -257,4 +257,3 @@ def _block(reason: str) -> tuple[int, Any]:
         raise outside("gort.select") from None
     gopark(gp, reason)
     raise AssertionError("unreachable: a goroutine blocked forever was woken")
-

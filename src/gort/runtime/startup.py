@@ -26,9 +26,10 @@ from typing import Any
 from greenlet import GreenletExit, getcurrent
 
 from . import debug as _debug
+from .preempt import Preempter
 from .proc import (
-    _init_funcs,
     _env_default_procs,
+    _init_funcs,
     check_not_running,
     exitprogram,
     main_result,
@@ -36,7 +37,6 @@ from .proc import (
     schedule_loop,
     set_multi,
 )
-from .preempt import Preempter
 from .runtime2 import P_DEAD, P_RUNNING, M, P, sched
 from .syscall import SyscallPool
 from .sysmon import Sysmon
@@ -250,4 +250,3 @@ def _unwind_goroutines(m: M) -> None:
                 gl.throw(GreenletExit)
             except BaseException:
                 pass
-

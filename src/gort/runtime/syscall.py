@@ -35,7 +35,9 @@ class _Call:
 
     __slots__ = ("args", "error", "fn", "gp", "kwargs", "result")
 
-    def __init__(self, gp: G, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def __init__(
+        self, gp: G, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ):
         self.gp = gp
         self.fn = fn
         self.args = args
@@ -148,8 +150,8 @@ def syscall(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             sched.nsyscall -= 1
         _thread_exhaustion()
     pp = gp.p
-    pp.syscalltick += 1  # type: ignore[union-attr]
-    schedule(gp, pp)  # type: ignore[arg-type]
+    pp.syscalltick += 1
+    schedule(gp, pp)
     if call.error is not None:
         err = call.error
         call.error = None

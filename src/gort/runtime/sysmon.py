@@ -27,7 +27,7 @@ from types import FrameType
 
 from . import schedtrace
 from .preempt import Preempter
-from .runtime2 import FORCE_PREEMPT_NS, Note, P, sched
+from .runtime2 import FORCE_PREEMPT_NS, G, Note, P, sched
 from .traceback import format_frames, is_runtime_file
 
 SYSMON_MIN_DELAY = 20e-6  # seconds
@@ -165,7 +165,7 @@ class Sysmon:
             pass
 
 
-def _running_g(top: FrameType | None) -> tuple[object, list[tuple[FrameType, int]]] | None:
+def _running_g(top: FrameType | None) -> tuple[G, list[tuple[FrameType, int]]] | None:
     """The G a thread runs, found from its innermost frame, and G's frames.
 
     A goroutine's bottom frame is ``_gbody``, whose local ``gp`` is the G.

@@ -88,7 +88,8 @@ def sleep_delay(pp: P) -> float:
     h = pp.timers
     if not h:
         return -1
-    return max(0.0, h[0][0] - monotonic())
+    when: float = h[0][0]
+    return max(0.0, when - monotonic())
 
 
 class TimerState:
@@ -154,4 +155,3 @@ def _expire(t: TimerState, seq: int) -> bool:
     else:
         t.seq = STALE
     return True
-

@@ -1,12 +1,12 @@
 """Goroutine stack dumps in Go's layout (runtime/traceback.go).
 
-A Go programmer reads::
+A Go programmer reads (the file lines start with a tab)::
 
     goroutine 6 [chan receive]:
     main.worker(...)
-    	/tmp/x.py:20
+        /tmp/x.py:20
     created by main.main in goroutine 1
-    	/tmp/x.py:8
+        /tmp/x.py:8
 
 Frames of gort itself are hidden, as Go hides runtime frames unless
 GOTRACEBACK=system: the user's question is where *their* code waits.
