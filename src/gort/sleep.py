@@ -25,7 +25,7 @@ def now() -> float:
 
 
 def _wake(gp: G, seq: int) -> None:
-    ready(gp)
+    ready(gp, next=False)  # timers fire from the scheduler: keep their order
 
 
 def sleep(d: float) -> None:
@@ -42,7 +42,7 @@ def sleep(d: float) -> None:
 
 def _sendtime(c: Chan, t: float) -> None:
     """Timer channels have capacity 1: a tick nobody has room for is dropped."""
-    selectnbsend(c, t)
+    selectnbsend(c, t, next=False)
 
 
 class Timer:

@@ -300,8 +300,11 @@ class Chan:
             ready(sg.g)
 
 
-def selectnbsend(c: Chan, v: Any) -> bool:
-    """Send v if that can be done without blocking (select with default)."""
+def selectnbsend(c: Chan, v: Any, next: bool = True) -> bool:
+    """Send v if that can be done without blocking (select with default).
+
+    ``next`` is passed to ``ready`` for a receiver that gets v.
+    """
     locking = sched.multi
     if locking:
         c.lock.acquire()
@@ -321,7 +324,7 @@ def selectnbsend(c: Chan, v: Any) -> bool:
     if sg is not None:
         sg.elem = v
         sg.success = True
-        ready(sg.g)
+        ready(sg.g, next)
     return True
 
 

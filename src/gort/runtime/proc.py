@@ -160,20 +160,25 @@ def inject(pp: P, gp: G) -> None:
         m.park.wakeup()
 
 
-def ready(gp: G) -> None:
+def ready(gp: G, next: bool = True) -> None:
     """goready: gp (waiting) becomes runnable on its home P.
 
-    Called from a goroutine. On the home thread gp goes to runnext, so a
-    ping-pong pair runs back to back; from another M it is injected.
+    Called on an M's thread. On gp's home thread gp goes to runnext, so a
+    ping-pong pair runs back to back; from another M it is injected. The
+    scheduler itself (timers) readies with next=False: nobody is running
+    whose partner gp could be, and several timers firing at once must keep
+    their order.
     """
     gp.status = G_RUNNABLE
     pp = gp.p
-    assert pp is not None
     if sched.multi:
         m = pp.m
         if m is None or m.ident != threading.get_ident():
             inject(pp, gp)
             return
+    if not next:
+        runqput(pp, gp)
+        return
     old = pp.runnext
     pp.runnext = gp
     if old is not None:
@@ -303,7 +308,6 @@ def gosched() -> None:
     """Yield the processor: gp goes behind every runnable G of its P."""
     gp = getg("gort.gosched")
     pp: P = gp.p
-    gp.preempt = False
     gp.status = G_RUNNABLE
     runqput(pp, gp)
     schedule(gp, pp)
@@ -349,9 +353,9 @@ def goexit0(gp: G) -> G | None:
     gl = gp.glet
     gp.status = G_DEAD
     del sched.allgs[gp.goid]
-    # Drop what the G holds: its greenlet may sit idle for a long time with
-    # gl.gp still pointing here, and G <-> sudog is a cycle.
-    gp.glet = gp.sudog = gp.fn = gp.args = gp.kwargs = gp.ctx = None  # type: ignore[assignment]
+    # G <-> sudog is a cycle; G <-> greenlet is one until gl.gp moves on
+    # (below, in every path), after which the dead G is freed at once.
+    gp.sudog = None
     if sched.exiting:
         return None
     if pp.timers:
@@ -373,6 +377,7 @@ def goexit0(gp: G) -> G | None:
         gl.gp = nxt  # type: ignore[union-attr]
         nxt.status = G_RUNNING
         return nxt
+    gl.gp = None  # type: ignore[union-attr]
     if len(pp.gfree) >= GFREE_MAX:
         if nxt is not None:
             pp.runnext = nxt
@@ -415,7 +420,7 @@ def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         args,
         kwargs,
         contextvars.copy_context(),
-        (f.f_code, f.f_lineno, f.f_globals.get("__name__", "?"), cur.goid),
+        (f.f_code, f.f_lineno, f.f_globals, cur.goid),
     )
     sched.allgs[goid] = newg
     pp: P = cur.p

@@ -100,8 +100,8 @@ class Sudog:
         self.index = 0
 
 
-# Where a goroutine was created: (code, line, module name, creator's goid).
-Created = tuple[CodeType, int, str, int]
+# Where a goroutine was created: (code, line, the module's globals, creator's goid).
+Created = tuple[CodeType, int, dict[str, Any], int]
 
 
 class G:
@@ -111,6 +111,7 @@ class G:
     # the spawn path): select's winning sudog, gort.syscall's call.
     param: Any
     syscall_call: Any
+    waitreason: str  # meaningful while status is G_WAITING
 
     __slots__ = (
         "args",
@@ -122,7 +123,6 @@ class G:
         "kwargs",
         "p",
         "param",
-        "preempt",
         "status",
         "sudog",
         "syscall_call",
@@ -146,9 +146,7 @@ class G:
         self.status = G_RUNNABLE
         self.glet: GStack | None = None  # None until the G first runs
         self.p: P = None  # type: ignore[assignment]  # home P, set when the G first runs
-        self.waitreason = ""
         self.sudog: Sudog | None = None
-        self.preempt = False  # set by sysmon: yield at the next safe point
         self.created = created
 
 

@@ -79,7 +79,7 @@ class Sysmon:
             idle = 0 if self.retake(now) else idle + 1
             if now >= nexttrace:
                 self._trace(now)
-                nexttrace += period * (1 + int((now - nexttrace) / period))
+                nexttrace = now + period  # as Go: a period after the last line
 
     def _all_idle(self) -> bool:
         return sched.nmidle >= sched.mcount

@@ -70,7 +70,8 @@ def header(gp: G, status: str | None = None) -> str:
 def created_by(gp: G) -> list[str]:
     if gp.created is None:
         return []
-    code, line, module, parent = gp.created
+    code, line, module_globals, parent = gp.created
+    module = module_globals.get("__name__", "?")
     return [
         f"created by {module}.{code.co_qualname} in goroutine {parent}",
         f"\t{code.co_filename}:{line}",
