@@ -233,43 +233,50 @@ def _start(pp: P, gp: G) -> Any:
 def schedule(gp: G, pp: P) -> Any:
     """gp gives up pp (parked or yielded): switch to pp's next G.
 
-    The common case stays on this fast path; anything that needs the full
-    findrunnable (global queue, stealing, sleeping) goes through g0.
+    The fast path is runnext, the partner of a hand-off. Anything else goes
+    through ``_schedule_slow``: the local queue, the end of the program
+    (exitprogram sets every P's ``preempt`` to get here), a used-up time
+    slice, or g0's full findrunnable.
     """
-    if sched.exiting:
-        raise GreenletExit
     pp.switches += 1
     if pp.timers:
         _time.checktimers(pp)
     nxt = pp.runnext
-    if nxt is not None:
+    if nxt is not None and not pp.preempt:
         pp.runnext = None
-        if pp.preempt:
-            # The time slice runnext inherits is used up (sysmon said so):
-            # let the local queue's head go first.
-            pp.preempt = False
-            runqput(pp, nxt)
-            nxt = pp.runq.popleft()
-            pp.schedtick += 1
-    elif pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
-        nxt = None
     else:
-        try:
-            nxt = pp.runq.popleft()
-        except IndexError:
-            nxt = None
-        else:
-            pp.schedtick += 1
-    if nxt is None:
-        return pp.m.g0.switch()
-    if nxt is gp:
-        gp.status = G_RUNNING
-        return None
+        nxt = _schedule_slow(gp, pp)
+        if nxt is None:
+            return pp.m.g0.switch()
+        if nxt is gp:
+            gp.status = G_RUNNING
+            return None
     gl = nxt.glet
     if gl is None:
         return _start(pp, nxt)
     nxt.status = G_RUNNING
     return gl.switch()
+
+
+def _schedule_slow(gp: G, pp: P) -> G | None:
+    """schedule's other cases; None sends the caller to g0."""
+    if sched.exiting:
+        raise GreenletExit
+    pp.preempt = False  # this switch is the yield sysmon asked for
+    nxt = pp.runnext
+    if nxt is not None:
+        # The time slice runnext inherits is used up: let the local
+        # queue's head go first.
+        runqput(pp, nxt)
+        pp.runnext = None
+    elif pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
+        return None
+    try:
+        nxt = pp.runq.popleft()
+    except IndexError:
+        return None
+    pp.schedtick += 1
+    return nxt
 
 
 def preemptcheck() -> None:
@@ -695,6 +702,8 @@ def _exit_locked(kind: str, value: Any) -> bool:
     sched.exiting = True
     sched.exit_kind = kind
     sched.exit_value = value
+    for pp in sched.allp:
+        pp.preempt = True  # sends every schedule() to its slow path, which sees the end
     for m in sched.allm:
         m.park.wakeup()
     hook = sched.on_exit
