@@ -245,10 +245,16 @@ def _no_waiters() -> bool:
     return False
 
 
+_generations = itertools.count(1)
+
+
 class Sched:
     """Global scheduler state (runtime2.go schedt)."""
 
     def __init__(self) -> None:
+        # Which run this is: a helper thread left inside a blocking call
+        # when its run ended must not touch the next run's counters.
+        self.generation = next(_generations)
         self.lock = threading.Lock()
         self.runq: deque[G] = deque()  # global run queue; append/popleft are atomic
         self.allp: list[P] = []

@@ -33,7 +33,7 @@ from .runtime2 import G_SYSCALL, MAX_MCOUNT, G, Note, sched
 class _Call:
     """One blocking call and its outcome."""
 
-    __slots__ = ("args", "error", "fn", "gp", "kwargs", "result")
+    __slots__ = ("args", "error", "fn", "generation", "gp", "kwargs", "result")
 
     def __init__(
         self, gp: G, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -44,6 +44,7 @@ class _Call:
         self.kwargs = kwargs
         self.result: Any = None
         self.error: BaseException | None = None
+        self.generation = sched.generation
 
 
 class _Helper:
@@ -60,11 +61,11 @@ class _Helper:
 class SyscallPool:
     """The helper Ms of one run."""
 
-    def __init__(self, limit: int = MAX_MCOUNT) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.lock = threading.Lock()
         self.idle: list[_Helper] = []
         self.all: list[_Helper] = []
-        self.limit = limit
+        self.limit = MAX_MCOUNT if limit is None else limit
         self.stopping = False
 
     @property
@@ -106,9 +107,10 @@ class SyscallPool:
                 call.result = call.fn(*call.args, **call.kwargs)
             except BaseException as e:
                 call.error = e
-            ready_remote(call.gp)
             with sched.lock:
-                sched.nsyscall -= 1
+                if sched.generation == call.generation:  # the run is still on
+                    ready_remote(call.gp)
+                    sched.nsyscall -= 1
             with self.lock:
                 if self.stopping:
                     return
@@ -148,7 +150,7 @@ def syscall(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     if not pool.submit(call):
         with sched.lock:
             sched.nsyscall -= 1
-        _thread_exhaustion()
+        _thread_exhaustion(pool.limit)
     pp = gp.p
     pp.syscalltick += 1
     schedule(gp, pp)
@@ -159,10 +161,10 @@ def syscall(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     return call.result
 
 
-def _thread_exhaustion() -> None:
+def _thread_exhaustion(limit: int) -> None:
     sys.stdout.flush()
     _write_stderr(
-        f"runtime: program exceeds {MAX_MCOUNT}-thread limit\nfatal error: thread exhaustion\n"
+        f"runtime: program exceeds {limit}-thread limit\nfatal error: thread exhaustion\n"
     )
     exitprogram("fatal", "thread exhaustion")
     raise GreenletExit  # unwind the caller; the program is over
