@@ -89,10 +89,16 @@ def current_g() -> G | None:
 
 
 def runqput(pp: P, gp: G) -> None:
-    """Put gp at the tail of pp's local queue. Owner M only."""
+    """Put gp at the tail of pp's local queue. Owner M only.
+
+    Only an unstarted G can overflow the queue: the ring's bound exists to
+    share work, and started Gs cannot be shared. (Checking on every put
+    made a burst of 100,000 timer wake-ups re-scan a queue of pinned Gs
+    on each one.)
+    """
     q = pp.runq
     q.append(gp)
-    if len(q) > RUNQ_SIZE:
+    if len(q) > RUNQ_SIZE and gp.glet is None:
         runqputslow(pp)
 
 
