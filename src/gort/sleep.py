@@ -14,9 +14,10 @@ from typing import Any
 
 from .runtime.chan import Chan, selectnbsend
 from .runtime.panic import Panic
-from .runtime.proc import getg, gopark, gosched, ready, spawn_local
+from .runtime.proc import checkpoint, getg, gopark, gosched, ready, spawn_local
 from .runtime.runtime2 import WAIT_SLEEP, G
 from .runtime.time import TimerState, addtimer
+from .runtime.time import _tlock as timers_lock
 
 
 def now() -> float:
@@ -40,73 +41,80 @@ def sleep(d: float) -> None:
     gopark(gp, WAIT_SLEEP)
 
 
-def _sendtime(c: Chan, t: float) -> None:
-    """Timer channels have capacity 1: a tick nobody has room for is dropped."""
-    selectnbsend(c, t, next=False)
-
-
-class Timer:
+class Timer(TimerState):
     """A single event: ``c`` receives the time once, d seconds from now."""
 
-    __slots__ = ("_t", "c")
+    __slots__ = ("_c", "_fn")
 
     def __init__(self, d: float, *, _fn: Callable[[], Any] | None = None) -> None:
-        gp = getg("gort.Timer")
-        if _fn is None:
-            self.c: Chan | None = Chan(1)
-            c = self.c
-            self._t = TimerState(lambda t: _sendtime(c, t))
+        gp = checkpoint("gort.after_func" if _fn is not None else "gort.Timer")
+        super().__init__()
+        self._fn = _fn
+        self._c: Chan | None = None
+        self._arm(gp.p, d)
+
+    @property
+    def c(self) -> Chan | None:
+        """The channel the time is sent on (None for an after_func timer).
+
+        Made on first use, by the reader or by the expiry: most timers are
+        stopped before anyone looks (timeouts that did not happen).
+        """
+        if self._c is None and self._fn is None:
+            with timers_lock:  # the reader and the expiry may race here
+                if self._c is None:
+                    self._c = Chan(1)
+        return self._c
+
+    def _fire(self, now: float) -> None:
+        if self._fn is None:
+            selectnbsend(self.c, now, next=False)  # type: ignore[arg-type]
         else:
-            self.c = None
-            fn = _fn
-            self._t = TimerState(lambda t: spawn_local(self._t.pp, fn))  # type: ignore[arg-type]
-        assert gp.p is not None
-        self._t.start(gp.p, d)
+            spawn_local(self._pp, self._fn)  # type: ignore[arg-type]
 
     def stop(self) -> bool:
         """Prevent the timer from firing; True if it was pending.
 
         As before Go 1.23, a value already in ``c`` stays there.
         """
-        return self._t.stop()
+        return super().stop()
 
     def reset(self, d: float) -> bool:
         """Re-arm the timer for d from now; True if it was pending."""
         gp = getg("gort.Timer.reset")
-        was = self._t.stop()
-        assert gp.p is not None
-        self._t.start(gp.p, d)
+        was = super().stop()
+        self._arm(gp.p, d)
         return was
 
 
-class Ticker:
+class Ticker(TimerState):
     """Delivers the time on ``c`` every d seconds; drops ticks for slow readers."""
 
-    __slots__ = ("_t", "c")
+    __slots__ = ("c",)
 
     def __init__(self, d: float) -> None:
-        gp = getg("gort.Ticker")
+        gp = checkpoint("gort.Ticker")
         if d <= 0:
             raise Panic("non-positive interval for NewTicker")
+        super().__init__(period=d)
         self.c = Chan(1)
-        c = self.c
-        self._t = TimerState(lambda t: _sendtime(c, t), period=d)
-        assert gp.p is not None
-        self._t.start(gp.p, d)
+        self._arm(gp.p, d)
 
-    def stop(self) -> None:
-        """Turn the ticker off; no more ticks are sent."""
-        self._t.stop()
+    def _fire(self, now: float) -> None:
+        selectnbsend(self.c, now, next=False)
+
+    def stop(self) -> None:  # type: ignore[override]
+        """Turn the ticker off; no more ticks are sent (Go's Ticker.Stop)."""
+        super().stop()
 
     def reset(self, d: float) -> None:
         """Stop the ticker and restart it with period d."""
         gp = getg("gort.Ticker.reset")
         if d <= 0:
             raise Panic("non-positive interval for Ticker.Reset")
-        self._t.stop()
-        self._t.period = d
-        assert gp.p is not None
-        self._t.start(gp.p, d)
+        super().stop()
+        self._period = d
+        self._arm(gp.p, d)
 
 
 def after(d: float) -> Chan:

@@ -51,6 +51,19 @@ from .runtime2 import (
 )
 
 _chanids = itertools.count(1)
+_lockinit = threading.Lock()
+
+
+def lockof(c: Chan) -> threading.Lock:
+    """c's lock, made on first use: with one M a channel never needs one,
+    and making a lock costs more than making the rest of the channel."""
+    lock = c.lock
+    if lock is None:
+        with _lockinit:
+            lock = c.lock
+            if lock is None:
+                lock = c.lock = threading.Lock()
+    return lock
 
 
 def dequeue(q: deque[Sudog]) -> Sudog | None:
@@ -109,7 +122,7 @@ class Chan:
         self.closed = False
         self.recvq: deque[Sudog] = deque()
         self.sendq: deque[Sudog] = deque()
-        self.lock = threading.Lock()
+        self.lock: threading.Lock | None = None  # made by lockof on first use
         self.id = next(_chanids)  # select's lock order
 
     def __repr__(self) -> str:
@@ -128,10 +141,10 @@ class Chan:
         locking = sched.multi
         if locking:
             preemptcheck()
-            self.lock.acquire()
+            lockof(self).acquire()
         if self.closed:
             if locking:
-                self.lock.release()
+                self.lock.release()  # type: ignore[union-attr]
             raise Panic("send on closed channel")
         recvq = self.recvq
         if recvq:
@@ -142,7 +155,7 @@ class Chan:
                 sg.elem = v
                 sg.success = True
                 if locking:
-                    self.lock.release()
+                    self.lock.release()  # type: ignore[union-attr]
                     ready(sg.g)
                     return
                 # ready(sg.g), inlined: one M, so sg.g's home is this P.
@@ -158,13 +171,13 @@ class Chan:
         if len(buf) < self.dataqsiz:
             buf.append(v)
             if locking:
-                self.lock.release()
+                self.lock.release()  # type: ignore[union-attr]
             return
         try:
             gp = getcurrent().gp
         except AttributeError:
             if locking:
-                self.lock.release()
+                self.lock.release()  # type: ignore[union-attr]
             raise outside("gort.chan.send") from None
         sg = gp.sudog
         if sg is None:
@@ -175,7 +188,7 @@ class Chan:
         gp.status = G_WAITING
         gp.waitreason = WAIT_CHAN_SEND
         if locking:
-            self.lock.release()
+            self.lock.release()  # type: ignore[union-attr]
         schedule(gp, gp.p)
         if not sg.success:
             sg.elem = None
@@ -189,7 +202,7 @@ class Chan:
         locking = sched.multi
         if locking:
             preemptcheck()
-            self.lock.acquire()
+            lockof(self).acquire()
         buf = self.buf
         sendq = self.sendq
         if buf:
@@ -202,11 +215,11 @@ class Chan:
                     sg.elem = None
                     sg.success = True
                     if locking:
-                        self.lock.release()
+                        self.lock.release()  # type: ignore[union-attr]
                     _ready(sg.g, locking)
                     return (v, True) if _ok else v
             if locking:
-                self.lock.release()
+                self.lock.release()  # type: ignore[union-attr]
             return (v, True) if _ok else v
         if sendq:
             sg = sendq.popleft()
@@ -217,7 +230,7 @@ class Chan:
                 sg.elem = None
                 sg.success = True
                 if locking:
-                    self.lock.release()
+                    self.lock.release()  # type: ignore[union-attr]
                     ready(sg.g)
                     return (v, True) if _ok else v
                 gp = sg.g  # ready(gp), inlined as in send
@@ -230,13 +243,13 @@ class Chan:
                 return (v, True) if _ok else v
         if self.closed:
             if locking:
-                self.lock.release()
+                self.lock.release()  # type: ignore[union-attr]
             return (None, False) if _ok else None
         try:
             gp = getcurrent().gp
         except AttributeError:
             if locking:
-                self.lock.release()
+                self.lock.release()  # type: ignore[union-attr]
             raise outside("gort.chan.recv2" if _ok else "gort.chan.recv") from None
         sg = gp.sudog
         if sg is None:
@@ -246,7 +259,7 @@ class Chan:
         gp.status = G_WAITING
         gp.waitreason = WAIT_CHAN_RECEIVE
         if locking:
-            self.lock.release()
+            self.lock.release()  # type: ignore[union-attr]
         schedule(gp, gp.p)
         v = sg.elem
         sg.elem = None
@@ -279,10 +292,10 @@ class Chan:
         locking = sched.multi
         if locking:
             preemptcheck()
-            self.lock.acquire()
+            lockof(self).acquire()
         if self.closed:
             if locking:
-                self.lock.release()
+                self.lock.release()  # type: ignore[union-attr]
             raise Panic("close of closed channel")
         self.closed = True
         woken: list[Sudog] = []
@@ -295,7 +308,7 @@ class Chan:
                 sg.success = False
                 woken.append(sg)
         if locking:
-            self.lock.release()
+            self.lock.release()  # type: ignore[union-attr]
         for sg in woken:
             ready(sg.g)
 
@@ -307,20 +320,20 @@ def selectnbsend(c: Chan, v: Any, next: bool = True) -> bool:
     """
     locking = sched.multi
     if locking:
-        c.lock.acquire()
+        lockof(c).acquire()
     if c.closed:
         if locking:
-            c.lock.release()
+            c.lock.release()  # type: ignore[union-attr]
         raise Panic("send on closed channel")
     sg = dequeue(c.recvq) if c.recvq else None
     if sg is None and len(c.buf) >= c.dataqsiz:
         if locking:
-            c.lock.release()
+            c.lock.release()  # type: ignore[union-attr]
         return False
     if sg is None:
         c.buf.append(v)
     if locking:
-        c.lock.release()
+        c.lock.release()  # type: ignore[union-attr]
     if sg is not None:
         sg.elem = v
         sg.success = True

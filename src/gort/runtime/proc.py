@@ -80,6 +80,15 @@ def getg(call: str) -> G:
     return gp
 
 
+def checkpoint(call: str) -> G:
+    """getg for runtime calls that do not park: honour a pending preemption
+    first, as every function call in Go is a preemption point."""
+    gp = getg(call)
+    if sched.multi:
+        preemptcheck()
+    return gp
+
+
 def current_g() -> G | None:
     return getattr(getcurrent(), "gp", None)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from time import monotonic
 
-from .runtime2 import P_DEAD, G, P, sched
+from .runtime2 import P_DEAD, P_IDLE, G, P, sched
 from .traceback import status_string
 
 
@@ -52,8 +52,10 @@ def detail(now: float | None = None) -> str:
     lines = [f"{head} gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait={sysmonwait}"]
     for pp in sched.allp:
         mid = pp.m.id if pp.m is not None else -1
+        # A P whose M sleeps is idle (Go's _Pidle), though gort keeps the pair.
+        status = P_IDLE if pp.status != P_DEAD and _p_idle(pp) else pp.status
         lines.append(
-            f"  P{pp.id}: status={pp.status} schedtick={pp.schedtick} "
+            f"  P{pp.id}: status={status} schedtick={pp.schedtick} "
             f"syscalltick={pp.syscalltick} m={mid} runqsize={_runqsize(pp)} "
             f"gfreecnt={len(pp.gfree)} timerslen={len(pp.timers)}"
         )

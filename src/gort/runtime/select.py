@@ -19,7 +19,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from .chan import Chan, dequeue, nilchan
+from .chan import Chan, dequeue, lockof, nilchan
 from .panic import Panic, outside
 from .proc import gopark, preemptcheck, ready, schedule
 from .runtime2 import G_WAITING, WAIT_SELECT, WAIT_SELECT_NO_CASES, G, Sudog, sched
@@ -107,12 +107,12 @@ def _lockorder(scases: list[tuple[int, Chan, int, Any]]) -> list[Chan]:
 
 def _lock(chans: list[Chan]) -> None:
     for c in chans:
-        c.lock.acquire()
+        lockof(c).acquire()
 
 
 def _unlock(chans: list[Chan]) -> None:
     for c in reversed(chans):
-        c.lock.release()
+        c.lock.release()  # type: ignore[union-attr]
 
 
 def _try_case(c: Chan, kind: int, value: Any) -> tuple[bool, Any, Sudog | None]:

@@ -1,8 +1,7 @@
 """sysmon: the system monitor (proc.go: sysmon, retake).
 
 An M with no P, on its own thread. It wakes with Go's back-off: every 20 us
-while it keeps finding work to do, doubling once it has been idle for 50
-rounds, up to 10 ms. When every M is idle it sleeps until one wakes up
+at first, doubling after 50 rounds, up to 10 ms. When every M is idle it sleeps until one wakes up
 (``sched.sysmonwait``), so an idle program costs no CPU. Each round:
 
 * ``retake``: a P whose ``schedtick`` has not moved for ``FORCE_PREEMPT_NS``
@@ -60,7 +59,7 @@ class Sysmon:
 
     def loop(self) -> None:
         period = sched.debug.schedtrace_ms / 1000
-        nexttrace = sched.starttime + period if period else float("inf")
+        nexttrace = sched.starttime if period else float("inf")  # Go: first line at once
         delay = SYSMON_MIN_DELAY
         idle = 0
         while not self.stopping:
@@ -76,7 +75,12 @@ class Sysmon:
             if self.stopping:
                 return
             now = monotonic()
-            idle = 0 if self.retake(now) else idle + 1
+            self.retake(now)
+            # As in Go, only a P retaken from a syscall resets the back-off,
+            # not a preemption, and gort's design never retakes a P: sysmon
+            # settles at 10 ms a round (it took the GIL every 20 us while a
+            # CPU-bound goroutine kept it preempting).
+            idle += 1
             if now >= nexttrace:
                 self._trace(now)
                 nexttrace = now + period  # as Go: a period after the last line
@@ -92,9 +96,8 @@ class Sysmon:
             self.note.sleep(timeout)
         sched.sysmonwait = False
 
-    def retake(self, now: float) -> bool:
+    def retake(self, now: float) -> None:
         """Preempt long-running goroutines; report blocked Ps."""
-        acted = False
         for pp in sched.allp:
             m = pp.m
             if m is None or m.parked or not m.ident:
@@ -107,9 +110,7 @@ class Sysmon:
             elif now - pp.sysmonwhen >= FORCE_PREEMPT:
                 self.preemptone(pp)
                 pp.sysmonwhen = now  # signal again in a time slice, not every round
-                acted = True
             self._check_blocked(pp, now)
-        return acted
 
     def preemptone(self, pp: P) -> None:
         pp.preempt = True

@@ -36,7 +36,7 @@ from typing import Any
 from .runtime2 import P, sched
 
 _seqs = itertools.count(1)
-_tlock = threading.Lock()
+_tlock = threading.Lock()  # timer state changes with several Ms; lazy timer channels
 
 # A heap entry: (when, seq, f, arg); f(arg, seq) runs it.
 Entry = tuple[float, int, Callable[[Any, int], None], Any]
@@ -72,7 +72,7 @@ def clean(pp: P) -> None:
 
 def _is_stale(e: Entry) -> bool:
     owner = e[3]
-    return isinstance(owner, TimerState) and owner.seq != e[1]
+    return isinstance(owner, TimerState) and owner._seq != e[1]
 
 
 def has_timers(pp: P) -> bool:
@@ -93,40 +93,42 @@ def sleep_delay(pp: P) -> float:
 
 
 class TimerState:
-    """A stoppable timer (runtime timer): what Timer and Ticker wrap.
+    """A stoppable timer (runtime timer); Timer and Ticker extend it.
 
-    ``seq`` is the seq of the timer's live heap entry, or STALE when it is
-    not pending. ``fire(arg)`` runs when it expires; a periodic timer
-    re-arms itself on the heap it fired from.
+    ``_seq`` is the seq of the timer's live heap entry, or STALE when it is
+    not pending. ``_fire(now)`` runs when it expires, on the M that owns
+    the heap; a periodic timer re-arms itself on that same heap.
     """
 
-    __slots__ = ("fire", "period", "pp", "seq", "when")
+    __slots__ = ("_period", "_pp", "_seq", "_when")
 
-    def __init__(self, fire: Callable[[float], None], period: float = 0.0) -> None:
-        self.fire = fire
-        self.period = period
-        self.seq = STALE
-        self.when = 0.0
-        self.pp: P | None = None  # the P whose heap holds the live entry
+    def __init__(self, period: float = 0.0) -> None:
+        self._period = period
+        self._seq = STALE
+        self._when = 0.0
+        self._pp: P | None = None  # the P whose heap holds the live entry
 
-    def start(self, pp: P, d: float) -> None:
+    def _fire(self, now: float) -> None:
+        """Deliver the expiry (subclasses say how)."""
+
+    def _arm(self, pp: P, d: float) -> None:
         """Arm the timer on pp's heap (the calling goroutine's P)."""
-        self.when = monotonic() + d
-        self.pp = pp
-        self.seq = addtimer(pp, self.when, _runtimer, self)
+        self._when = monotonic() + d
+        self._pp = pp
+        self._seq = addtimer(pp, self._when, _runtimer, self)
 
     def stop(self) -> bool:
-        """Make the timer not pending; True if it was."""
+        """Prevent the timer from firing; True if it was pending."""
         if sched.multi:
             with _tlock:
-                return self._stop()
-        return self._stop()
+                return self._disarm()
+        return self._disarm()
 
-    def _stop(self) -> bool:
-        pending = self.seq != STALE
-        self.seq = STALE
-        if pending and self.pp is not None:
-            self.pp.timers_stale += 1
+    def _disarm(self) -> bool:
+        pending = self._seq != STALE
+        self._seq = STALE
+        if pending and self._pp is not None:
+            self._pp.timers_stale += 1
         return pending
 
 
@@ -138,20 +140,21 @@ def _runtimer(t: TimerState, seq: int) -> None:
     else:
         live = _expire(t, seq)
     if live:
-        t.fire(monotonic())
+        t._fire(monotonic())
 
 
 def _expire(t: TimerState, seq: int) -> bool:
-    if t.seq != seq:
+    if t._seq != seq:
         return False  # stopped or reset since this entry was pushed
-    if t.period > 0:
+    period = t._period
+    if period > 0:
         # Re-arm at the next period boundary after now; missed ones are
         # dropped, as Go's ticker drops ticks for a slow receiver.
         now = monotonic()
-        t.when += t.period
-        if t.when <= now:
-            t.when += t.period * (1 + int((now - t.when) / t.period))
-        t.seq = addtimer(t.pp, t.when, _runtimer, t)  # type: ignore[arg-type]
+        t._when += period
+        if t._when <= now:
+            t._when += period * (1 + int((now - t._when) / period))
+        t._seq = addtimer(t._pp, t._when, _runtimer, t)  # type: ignore[arg-type]
     else:
-        t.seq = STALE
+        t._seq = STALE
     return True
