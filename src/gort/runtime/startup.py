@@ -31,6 +31,7 @@ from .proc import (
     _env_default_procs,
     _init_funcs,
     check_not_running,
+    checkdead,
     exitprogram,
     main_result,
     newproc1,
@@ -125,6 +126,8 @@ def _mthread(m: M) -> None:
         with sched.lock:
             sched.mcount -= 1
             m.ident = 0
+            set_multi()
+            checkdead()  # the Ms left may all be asleep
 
 
 def startm(pp: P) -> None:
