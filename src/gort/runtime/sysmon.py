@@ -42,7 +42,8 @@ class Sysmon:
         self.stopping = False
         self.preempter = preempter
         self.warned: set[int] = set()  # goids the blocking detector reported
-        self.held: dict[int, tuple[int, float]] = {}  # P id -> (switches, since)
+        # P id -> (switches seen, since when, last sighting)
+        self.held: dict[int, tuple[int, float, float]] = {}
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.loop, name="gort-sysmon", daemon=True)
@@ -120,13 +121,22 @@ class Sysmon:
             self.preempter.preempt_m0()
 
     def _check_blocked(self, pp: P, now: float) -> None:
+        """Report pp if sysmon watched it held, without a switch, for the threshold.
+
+        Watched: a gap between two sightings longer than half the threshold
+        means sysmon itself could not run (a garbage collection or a C call
+        holding the GIL stops every thread), not that a goroutine blocked,
+        so the watch starts again.
+        """
         switches = pp.switches
+        threshold = sched.debug.block_threshold
         seen = self.held.get(pp.id)
-        if seen is None or seen[0] != switches:
-            self.held[pp.id] = (switches, now)
+        if seen is None or seen[0] != switches or now - seen[2] > threshold / 2:
+            self.held[pp.id] = (switches, now, now)
             return
+        self.held[pp.id] = (switches, seen[1], now)
         held = now - seen[1]
-        if held >= sched.debug.block_threshold:
+        if held >= threshold:
             self.report_blocked(pp, held)
 
     def report_blocked(self, pp: P, held: float) -> None:
