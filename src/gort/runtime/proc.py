@@ -524,6 +524,13 @@ def findrunnable(m: M, pp: P) -> G | None:
             gp = globrunqget(pp, RUNQ_SIZE // 2)
             if gp is not None:
                 return gp
+        poll = sched.netpoll
+        if poll is not None and sched.netpoll_waiters():
+            ready_gs = poll(0.0)  # non-blocking, like Go's netpoll(0)
+            for gp in ready_gs:
+                ready_remote(gp)
+            if ready_gs:
+                continue
         if sched.multi:
             gp = stealwork(pp)
             if gp is not None:

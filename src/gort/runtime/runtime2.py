@@ -282,6 +282,10 @@ class Sched:
         self.running = False  # between run()'s start and its teardown
         self.mcount = 0  # sched.lock: Ms running a scheduler loop
         self.on_exit: Callable[[], None] | None = None  # wakes what sleeps outside Ms
+        # The netpoller's hooks (Go's netpoll(delay), netpollAnyWaiters):
+        # findrunnable polls without blocking, checkdead asks whether any
+        # goroutine waits for I/O. None and "no waiters" until a poller exists.
+        self.netpoll: Callable[[float], list[G]] | None = None
         self.netpoll_waiters: Callable[[], bool] = _no_waiters
         self.stop_hooks: list[Callable[[], None]] = []  # stop sysmon, helpers...
         self.close_hooks: list[Callable[[], None]] = []  # release descriptors, handlers
