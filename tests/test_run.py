@@ -600,3 +600,41 @@ def test_program_ends_from_another_thread_without_leaks(
         gort.run(_off_main_thread, kind, procs=2)
     assert set(threading.enumerate()) == threads_before
     assert _fds() == fds_before
+
+
+def test_no_user_code_resumes_while_goroutines_are_unwound(procs: int) -> None:
+    # During the unwinding after main returns, a finally-block may hand a value to
+    # another goroutine; that goroutine must not run on (it is abandoned too).
+    log: list[str] = []
+
+    def x(ch: gort.chan) -> None:
+        try:
+            ch.recv()
+        finally:
+            gort.chan(1).send(0)  # an operation that completes without blocking
+
+    def a(ch: gort.chan, other: gort.chan, done: gort.chan) -> None:
+        try:
+            ch.recv()
+        finally:
+            log.append("A finally")
+            other.send(1)
+            done.recv()
+            log.append("A after done.recv")
+
+    def b(other: gort.chan) -> None:
+        other.recv()
+        log.append("B ran after main returned")
+
+    def main() -> str:
+        ch, other, done = gort.chan(), gort.chan(), gort.chan()
+        gort.go(x, ch)
+        gort.go(a, ch, other, done)
+        gort.go(b, other)
+        gort.sleep(0.01)  # all three start on P0 and block
+        gort.gomaxprocs(2)  # channel operations take the locking path too
+        gort.sleep(0.01)
+        return "main returned"
+
+    assert gort.run(main, procs=procs) == "main returned"
+    assert log == ["A finally"]

@@ -8,6 +8,7 @@ receiver misses. ``after_func`` runs its function in a new goroutine.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from time import monotonic
 from typing import Any
@@ -44,12 +45,21 @@ def sleep(d: float) -> None:
 class Timer(TimerState):
     """A single event: ``c`` receives the time once, d seconds from now."""
 
-    __slots__ = ("_c", "_fn")
+    __slots__ = ("_c", "_ctx", "_fn")
 
-    def __init__(self, d: float, *, _fn: Callable[[], Any] | None = None) -> None:
-        gp = checkpoint("gort.after_func" if _fn is not None else "gort.Timer")
+    def __init__(
+        self,
+        d: float,
+        *,
+        _fn: Callable[[], Any] | None = None,
+        _call: str = "gort.Timer",
+    ) -> None:
+        gp = checkpoint(_call)
         super().__init__()
         self._fn = _fn
+        # after_func's goroutine runs in a copy of its caller's context, as
+        # gort.go's do; the goroutine running when the timer fires is unrelated.
+        self._ctx = contextvars.copy_context() if _fn is not None else None
         self._c: Chan | None = None
         self._arm(gp.p, d)
 
@@ -70,7 +80,7 @@ class Timer(TimerState):
         if self._fn is None:
             selectnbsend(self.c, now, next=False)  # type: ignore[arg-type]
         else:
-            spawn_local(self._pp, self._fn)  # type: ignore[arg-type]
+            spawn_local(self._pp, self._fn, self._ctx)  # type: ignore[arg-type]
 
     def stop(self) -> bool:
         """Prevent the timer from firing; True if it was pending.
@@ -119,11 +129,11 @@ class Ticker(TimerState):
 
 def after(d: float) -> Chan:
     """A channel that receives the time once, d seconds from now."""
-    c = Timer(d).c
+    c = Timer(d, _call="gort.after").c
     assert c is not None
     return c
 
 
 def after_func(d: float, fn: Callable[[], Any]) -> Timer:
     """Run fn in its own goroutine after d; stop() on the result prevents it."""
-    return Timer(d, _fn=fn)
+    return Timer(d, _fn=fn, _call="gort.after_func")

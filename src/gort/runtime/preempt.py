@@ -35,7 +35,7 @@ from typing import Any
 
 from greenlet import GreenletExit, getcurrent
 
-from .runtime2 import G_RUNNABLE, P, sched
+from .runtime2 import P, sched
 
 SIGPREEMPT = signal.SIGURG
 
@@ -81,15 +81,17 @@ def async_safe(frame: FrameType | None) -> bool:
     the goroutine's bottom frame, gort's ``_gbody``.
     """
     from .proc import _gbody
+    from .startup import _runtime_main
 
     if frame is None or frame.f_code.co_code[frame.f_lasti] in _CALL_OPS:
         return False
     bottom = _gbody.__code__
+    trampoline = _runtime_main.__code__  # only calls main: holds no lock
     while frame is not None:
         code = frame.f_code
         if code is bottom:
             return True
-        if not is_user_file(code.co_filename):
+        if code is not trampoline and not is_user_file(code.co_filename):
             return False
         frame = frame.f_back
     return False
@@ -107,13 +109,11 @@ def _on_sigurg(signum: int, frame: FrameType | None) -> None:
         return
     if not async_safe(frame):
         return  # sysmon signals again later
-    from .proc import runqput, schedule
+    from .proc import goyield
 
     pp.preempt_async = False
     pp.preempt = True
-    gp.status = G_RUNNABLE
-    runqput(pp, gp)
-    schedule(gp, pp)
+    goyield(gp, pp)
 
 
 class Preempter:

@@ -301,6 +301,8 @@ def preemptcheck() -> None:
     whenever ``sched.multi`` is set: sysmon sets it when it marks a P, so
     the single-M fast path pays nothing until there is a mark to honour.
     """
+    if sched.exiting:
+        raise GreenletExit  # the program is over (the mark stays: see exitprogram)
     if sched.mcount == 1:
         sched.multi = False  # one M: the mark was the only reason to be here
     gp: G | None = getattr(getcurrent(), "gp", None)
@@ -309,9 +311,21 @@ def preemptcheck() -> None:
     pp: P = gp.p
     if pp.preempt:
         pp.preempt = False
-        gp.status = G_RUNNABLE
-        runqput(pp, gp)
-        schedule(gp, pp)
+        goyield(gp, pp)
+
+
+def goyield(gp: G, pp: P) -> None:
+    """gp gives up pp but stays runnable, behind every G runnable now.
+
+    Due timers run first, so that the goroutines they wake are in the queue
+    ahead of gp (Go puts a yielding G on the global queue, which the local
+    queue's newcomers precede).
+    """
+    if pp.timers:
+        _time.checktimers(pp)
+    gp.status = G_RUNNABLE
+    runqput(pp, gp)
+    schedule(gp, pp)
 
 
 def gopark(gp: G, reason: str) -> None:
@@ -329,10 +343,7 @@ def gopark(gp: G, reason: str) -> None:
 def gosched() -> None:
     """Yield the processor: gp goes behind every runnable G of its P."""
     gp = getg("gort.gosched")
-    pp: P = gp.p
-    gp.status = G_RUNNABLE
-    runqput(pp, gp)
-    schedule(gp, pp)
+    goyield(gp, gp.p)
 
 
 def goexit() -> NoReturn:
@@ -484,9 +495,13 @@ def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         runqput(pp, old)
 
 
-def spawn_local(pp: P, fn: Callable[..., Any]) -> None:
-    """Start fn in a new goroutine from pp's scheduler (after_func)."""
-    runqput(pp, newproc1(fn, (), {}))
+def spawn_local(pp: P, fn: Callable[..., Any], ctx: contextvars.Context) -> None:
+    """Start fn in a new goroutine, in a copy of ctx, from pp's scheduler
+    (after_func: the goroutine that happens to run when the timer fires has
+    nothing to do with it)."""
+    gp = newproc1(fn, (), {})
+    gp.ctx = ctx.copy()
+    runqput(pp, gp)
     if sched.multi:
         wakep()
 
@@ -775,8 +790,14 @@ def _env_default_procs() -> int:
 
 
 def gomaxprocs(n: int | None = None) -> int:
-    """Read GOMAXPROCS, or set it and return the previous value."""
+    """Read GOMAXPROCS, or set it and return the previous value.
+
+    Outside a run it reads what a run would start with ($GOMAXPROCS or the
+    default); setting it there is an error (use ``run(procs=)``).
+    """
     if not sched.running:
+        if n is not None and n > 0:
+            raise outside("gort.gomaxprocs(n)")
         return _env_default_procs()
     prev = sched.gomaxprocs
     if n is None or n < 1 or n == prev:

@@ -18,6 +18,7 @@ it decrements ``nsyscall`` under ``sched.lock``.
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from .runtime2 import G_SYSCALL, MAX_MCOUNT, G, Note, sched
 class _Call:
     """One blocking call and its outcome."""
 
-    __slots__ = ("args", "error", "fn", "generation", "gp", "kwargs", "result")
+    __slots__ = ("args", "ctx", "error", "fn", "generation", "gp", "kwargs", "result")
 
     def __init__(
         self, gp: G, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -45,6 +46,7 @@ class _Call:
         self.result: Any = None
         self.error: BaseException | None = None
         self.generation = sched.generation
+        self.ctx = contextvars.copy_context()  # fn sees the caller's context vars
 
 
 class _Helper:
@@ -104,7 +106,7 @@ class SyscallPool:
                 continue
             h.call = None
             try:
-                call.result = call.fn(*call.args, **call.kwargs)
+                call.result = call.ctx.run(call.fn, *call.args, **call.kwargs)
             except BaseException as e:
                 call.error = e
             with sched.lock:
