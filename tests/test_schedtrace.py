@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import subprocess
-import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK")
+from gortproc import run_script
 
 SCHED = re.compile(
     r"SCHED (?P<ms>\d+)ms: gomaxprocs=(?P<gomaxprocs>\d+) idleprocs=(?P<idleprocs>\d+) "
@@ -30,31 +25,6 @@ def main():
     gort.sleep(0.5)
     print("done")
 """
-
-
-def run_script(
-    tmp_path: Path,
-    source: str,
-    env: dict[str, str] | None = None,
-    cli: tuple[str, ...] = (),
-    timeout: float = 60.0,
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m gort [cli...] prog.py` in a fresh process with the given environment."""
-    script = tmp_path / "prog.py"
-    script.write_text(textwrap.dedent(source))
-    full_env = {k: v for k, v in os.environ.items() if k not in GO_ENV}
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(SRC), full_env.get("PYTHONPATH", "")) if p
-    )
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "gort", *cli, str(script)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=tmp_path,
-    )
 
 
 @dataclass

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import errno
-import os
 import re
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -15,30 +11,7 @@ from pathlib import Path
 import pytest
 
 import gort
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK")
-
-
-def run_script(
-    tmp_path: Path, source: str, env: dict[str, str] | None = None, timeout: float = 60.0
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m gort prog.py` in a fresh process with the given Go environment."""
-    script = tmp_path / "prog.py"
-    script.write_text(textwrap.dedent(source))
-    full_env = {k: v for k, v in os.environ.items() if k not in GO_ENV}
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(SRC), full_env.get("PYTHONPATH", "")) if p
-    )
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "gort", str(script)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=tmp_path,
-    )
+from gortproc import run_script
 
 
 class Boom(Exception):

@@ -86,6 +86,12 @@ def dequeue(q: deque[Sudog]) -> Sudog | None:
     return None
 
 
+def _lockop(c: Chan) -> None:
+    """The general path's entry: a preemption point, then c's lock."""
+    preemptcheck()
+    lockof(c).acquire()
+
+
 def _winselect(sg: Sudog, q: deque[Sudog]) -> Sudog | None:
     """sg, just popped from q, belongs to a select: win it or find another."""
     try:
@@ -140,8 +146,7 @@ class Chan:
         """Send v; blocks until a receiver takes it or the buffer has room."""
         locking = sched.multi
         if locking:
-            preemptcheck()
-            lockof(self).acquire()
+            _lockop(self)
         if self.closed:
             if locking:
                 self.lock.release()  # type: ignore[union-attr]
@@ -201,8 +206,7 @@ class Chan:
         """
         locking = sched.multi
         if locking:
-            preemptcheck()
-            lockof(self).acquire()
+            _lockop(self)
         buf = self.buf
         sendq = self.sendq
         if buf:
@@ -291,8 +295,7 @@ class Chan:
         """Close the channel: every waiting receiver and sender wakes."""
         locking = sched.multi
         if locking:
-            preemptcheck()
-            lockof(self).acquire()
+            _lockop(self)
         if self.closed:
             if locking:
                 self.lock.release()  # type: ignore[union-attr]
