@@ -55,7 +55,7 @@ class Timer(TimerState):
         _call: str = "gort.Timer",
     ) -> None:
         gp = checkpoint(_call)
-        super().__init__()
+        self._period = 0.0  # TimerState's fields, set here: a call less per timer
         self._fn = _fn
         # after_func's goroutine runs in a copy of its caller's context, as
         # gort.go's do; the goroutine running when the timer fires is unrelated.
@@ -81,13 +81,6 @@ class Timer(TimerState):
             selectnbsend(self.c, now, next=False)  # type: ignore[arg-type]
         else:
             spawn_local(self._pp, self._fn, self._ctx)  # type: ignore[arg-type]
-
-    def stop(self) -> bool:
-        """Prevent the timer from firing; True if it was pending.
-
-        As before Go 1.23, a value already in ``c`` stays there.
-        """
-        return super().stop()
 
     def reset(self, d: float) -> bool:
         """Re-arm the timer for d from now; True if it was pending."""

@@ -42,6 +42,7 @@ _tlock = threading.Lock()  # timer state changes with several Ms; lazy timer cha
 Entry = tuple[float, int, Callable[[Any, int], None], Any]
 
 STALE = -1
+CLEAN_MIN = 64  # stale entries worth a rebuild once they are a quarter of the heap
 
 
 def addtimer(pp: P, when: float, f: Callable[[Any, int], None], arg: Any) -> int:
@@ -58,7 +59,7 @@ def checktimers(pp: P) -> None:
     while h and h[0][0] <= now:
         _, seq, f, arg = heappop(h)
         f(arg, seq)
-    if pp.timers_stale > 64 and pp.timers_stale * 4 > len(h):
+    if pp.timers_stale > CLEAN_MIN and pp.timers_stale * 4 > len(h):
         clean(pp)
 
 
@@ -113,12 +114,19 @@ class TimerState:
 
     def _arm(self, pp: P, d: float) -> None:
         """Arm the timer on pp's heap (the calling goroutine's P)."""
-        self._when = monotonic() + d
+        when = self._when = monotonic() + d
         self._pp = pp
-        self._seq = addtimer(pp, self._when, _runtimer, self)
+        seq = self._seq = next(_seqs)
+        h = pp.timers
+        if pp.timers_stale > CLEAN_MIN and pp.timers_stale * 4 > len(h):
+            clean(pp)  # a loop that makes and stops timers never reaches checktimers
+        heappush(h, (when, seq, _runtimer, self))
 
     def stop(self) -> bool:
-        """Prevent the timer from firing; True if it was pending."""
+        """Prevent the timer from firing; True if it was pending.
+
+        As before Go 1.23, a value already sent on a Timer's channel stays.
+        """
         if sched.multi:
             with _tlock:
                 return self._disarm()
