@@ -62,7 +62,7 @@ from .runtime2 import (
 )
 from .traceback import dump_all, format_goroutine, format_panic
 
-GFREE_MAX = 1024  # idle greenlets a P keeps; more are let die
+GFREE_MAX = 4096  # idle greenlets a P keeps (about 6 KB each); more are let die
 
 _init_funcs: list[Callable[[], Any]] = []
 
@@ -411,12 +411,15 @@ def goexit0(gp: G) -> G | None:
         return nxt
     gl.gp = None  # type: ignore[union-attr]
     if len(pp.gfree) >= GFREE_MAX:
+        # This greenlet ends. A greenlet that ends switches to its parent,
+        # so making the next G's greenlet the parent goes straight there
+        # instead of through g0 (one switch, not two).
         if nxt is not None:
-            pp.runnext = nxt
+            nxt.status = G_RUNNING
+            gl.parent = nxt.glet  # type: ignore[union-attr]
         return None
     pp.gfree.append(gl)  # type: ignore[arg-type]
     m = pp.m
-    assert m is not None
     if nxt is None:
         r = m.g0.switch()
     else:
