@@ -118,12 +118,25 @@ def _ready(gp: G, locking: bool) -> None:
 class Chan:
     """A Go channel: ``gort.chan(cap)``."""
 
-    __slots__ = ("__weakref__", "buf", "closed", "dataqsiz", "id", "lock", "recvq", "sendq")
+    __slots__ = (
+        "__weakref__",
+        "buf",
+        "capacity",
+        "closed",
+        "dataqsiz",
+        "id",
+        "lock",
+        "recvq",
+        "sendq",
+    )
 
     def __init__(self, cap: int = 0) -> None:
         if cap < 0:
             raise ValueError("makechan: size out of range")
         self.buf: deque[Any] = deque()
+        self.capacity = cap
+        # The room a send may fill: the capacity, and -1 once closed, so that
+        # a send's fast path needs no separate test of closed.
         self.dataqsiz = cap
         self.closed = False
         self.recvq: deque[Sudog] = deque()
@@ -133,11 +146,11 @@ class Chan:
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
-        return f"<gort.chan {self.id} {len(self.buf)}/{self.dataqsiz}{state}>"
+        return f"<gort.chan {self.id} {len(self.buf)}/{self.capacity}{state}>"
 
     @property
     def cap(self) -> int:
-        return self.dataqsiz
+        return self.capacity
 
     def __len__(self) -> int:
         return len(self.buf)
@@ -147,12 +160,8 @@ class Chan:
         locking = sched.multi
         if locking:
             _lockop(self)
-        if self.closed:
-            if locking:
-                self.lock.release()  # type: ignore[union-attr]
-            raise Panic("send on closed channel")
         recvq = self.recvq
-        if recvq:
+        if recvq:  # a receiver waits, so the channel is open (close wakes them all)
             sg: Sudog | None = recvq.popleft()
             if sg.token is not None:  # type: ignore[union-attr]
                 sg = _winselect(sg, recvq)  # type: ignore[arg-type]
@@ -173,11 +182,15 @@ class Chan:
                     runqput(pp, old)
                 return
         buf = self.buf
-        if len(buf) < self.dataqsiz:
+        if len(buf) < self.dataqsiz:  # never once closed: dataqsiz is -1
             buf.append(v)
             if locking:
                 self.lock.release()  # type: ignore[union-attr]
             return
+        if self.closed:
+            if locking:
+                self.lock.release()  # type: ignore[union-attr]
+            raise Panic("send on closed channel")
         try:
             gp = getcurrent().gp
         except AttributeError:
@@ -281,9 +294,10 @@ class Chan:
         and no sender waits (recv's own fast path, minus a call per value).
         """
         buf = self.buf
+        sendq = self.sendq
         recv = self.recv
         while True:
-            if buf and not self.sendq and not sched.multi:
+            if buf and not sendq and not sched.multi:
                 yield buf.popleft()
                 continue
             v, ok = recv(True)
@@ -301,6 +315,7 @@ class Chan:
                 self.lock.release()  # type: ignore[union-attr]
             raise Panic("close of closed channel")
         self.closed = True
+        self.dataqsiz = -1
         woken: list[Sudog] = []
         for q in (self.recvq, self.sendq):
             while True:
