@@ -102,19 +102,6 @@ def _winselect(sg: Sudog, q: deque[Sudog]) -> Sudog | None:
     return sg
 
 
-def _ready(gp: G, locking: bool) -> None:
-    """ready(gp), inlined for one M: gp's home is this P, gp goes to runnext."""
-    if locking:
-        ready(gp)
-        return
-    gp.status = G_RUNNABLE
-    pp = gp.p
-    old = pp.runnext
-    pp.runnext = gp
-    if old is not None:
-        runqput(pp, old)
-
-
 class Chan:
     """A Go channel: ``gort.chan(cap)``."""
 
@@ -172,7 +159,8 @@ class Chan:
                     self.lock.release()  # type: ignore[union-attr]
                     ready(sg.g)
                     return
-                # ready(sg.g), inlined: one M, so sg.g's home is this P.
+                # ready(sg.g), inlined on the hot path of a hand-off: with one
+                # M, sg.g's home is this P and it goes to runnext.
                 gp = sg.g
                 gp.status = G_RUNNABLE
                 pp = gp.p
@@ -233,7 +221,7 @@ class Chan:
                     sg.success = True
                     if locking:
                         self.lock.release()  # type: ignore[union-attr]
-                    _ready(sg.g, locking)
+                    ready(sg.g)
                     return (v, True) if _ok else v
             if locking:
                 self.lock.release()  # type: ignore[union-attr]

@@ -60,7 +60,7 @@ from .runtime2 import (
     P,
     sched,
 )
-from .traceback import dump_all, format_goroutine, format_panic
+from .traceback import dump_all, format_panic
 
 GFREE_MAX = 4096  # idle greenlets a P keeps (about 6 KB each); more are let die
 
@@ -763,10 +763,6 @@ def _exit_locked(kind: str, value: Any) -> bool:
 def exitprogram(kind: str, value: Any) -> bool:
     with sched.lock:
         return _exit_locked(kind, value)
-
-
-def stack_of(gp: G) -> str:
-    return format_goroutine(gp)
 
 
 def main_result() -> Any:

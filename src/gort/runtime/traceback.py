@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from types import FrameType, TracebackType
 
-from .runtime2 import G_RUNNING, G_SYSCALL, G_WAITING, GSTATUS_STRINGS, G, sched
+from .runtime2 import G_WAITING, GSTATUS_STRINGS, G, sched
 
 _GORT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,11 +132,3 @@ def dump_all(skip: G | None = None) -> str:
             continue
         blocks.append(format_goroutine(gp))
     return "\n\n".join(blocks)
-
-
-def is_blocked(gp: G) -> bool:
-    return gp.status in (G_WAITING, G_SYSCALL)
-
-
-def is_running(gp: G) -> bool:
-    return gp.status == G_RUNNING
