@@ -31,7 +31,7 @@ def test_resizes_keep_every_goroutine_running() -> None:
         (3, 1, 44850),
         (1, 2, 44850),
     ]
-    assert threading.active_count() == before
+    assert threading.active_count() <= before  # the Ms of removed Ps have ended
 
 
 def test_shrinking_keeps_started_goroutines_on_their_p() -> None:

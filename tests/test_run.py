@@ -480,6 +480,13 @@ def _os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+def _settle_os_threads() -> None:
+    """Wait (briefly) until every OS thread is a live Python thread."""
+    deadline = time.monotonic() + 2
+    while _os_threads() > threading.active_count() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _echo(inbox: gort.chan, outbox: gort.chan) -> None:
     for v in inbox:
         outbox.send(v)
@@ -537,6 +544,7 @@ SCENARIOS: dict[str, tuple[Callable[[], None], type[BaseException] | None]] = {
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_no_leaked_threads_or_descriptors(procs: int, scenario: str) -> None:
     main, raises = SCENARIOS[scenario]
+    _settle_os_threads()  # an earlier test's thread may still be ending
     threads_before = set(threading.enumerate())
     fds_before = _fds()
     os_threads_before = _os_threads()
@@ -545,13 +553,13 @@ def test_no_leaked_threads_or_descriptors(procs: int, scenario: str) -> None:
     else:
         with pytest.raises(raises):
             gort.run(main, procs=procs)
-    assert set(threading.enumerate()) == threads_before
-    assert _fds() == fds_before
+    assert set(threading.enumerate()) <= threads_before  # nothing new left running
+    assert _fds().items() <= fds_before.items()  # nothing new left open
     # an OS thread may take a moment to disappear after its Python side has finished
     deadline = time.monotonic() + 2
     while _os_threads() > os_threads_before and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _os_threads() == os_threads_before
+    assert _os_threads() <= os_threads_before
 
 
 def test_no_leaks_after_many_runs(procs: int) -> None:
@@ -559,8 +567,8 @@ def test_no_leaks_after_many_runs(procs: int) -> None:
     fds_before = _fds()
     for _ in range(30):
         gort.run(_normal, procs=procs)
-    assert set(threading.enumerate()) == threads_before
-    assert _fds() == fds_before
+    assert set(threading.enumerate()) <= threads_before  # nothing new left running
+    assert _fds().items() <= fds_before.items()  # nothing new left open
 
 
 def _off_main_thread(kind: str) -> str:
@@ -598,8 +606,8 @@ def test_program_ends_from_another_thread_without_leaks(
     fds_before = _fds()
     with pytest.raises(raises):
         gort.run(_off_main_thread, kind, procs=2)
-    assert set(threading.enumerate()) == threads_before
-    assert _fds() == fds_before
+    assert set(threading.enumerate()) <= threads_before  # nothing new left running
+    assert _fds().items() <= fds_before.items()  # nothing new left open
 
 
 def test_no_user_code_resumes_while_goroutines_are_unwound(procs: int) -> None:
