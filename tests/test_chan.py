@@ -88,20 +88,24 @@ def test_unbuffered_recv_waits_for_sender(procs: int) -> None:
     assert gort.run(main, procs=procs) == [42]
 
 
-def test_unbuffered_preserves_order_from_one_sender(procs: int) -> None:
-    n = 2000
+def _send_range_and_close(ch: gort.chan, n: int) -> None:
+    for i in range(n):
+        ch.send(i)
+    ch.close()
 
-    def producer(ch: gort.chan) -> None:
-        for i in range(n):
-            ch.send(i)
-        ch.close()
 
+def _received_from_one_sender(procs: int, cap: int, n: int) -> list[int]:
     def main() -> list[int]:
-        ch = gort.chan()
-        gort.go(producer, ch)
+        ch = gort.chan(cap)
+        gort.go(_send_range_and_close, ch, n)
         return list(ch)
 
-    assert gort.run(main, procs=procs) == list(range(n))
+    result: list[int] = gort.run(main, procs=procs)
+    return result
+
+
+def test_unbuffered_preserves_order_from_one_sender(procs: int) -> None:
+    assert _received_from_one_sender(procs, 0, 2000) == list(range(2000))
 
 
 def test_unbuffered_handoff_is_a_rendezvous(procs: int) -> None:
@@ -296,19 +300,7 @@ def test_buffered_recv_blocks_when_empty(procs: int) -> None:
 
 
 def test_buffered_producer_consumer_order(procs: int) -> None:
-    n = 5000
-
-    def producer(ch: gort.chan) -> None:
-        for i in range(n):
-            ch.send(i)
-        ch.close()
-
-    def main() -> list[int]:
-        ch = gort.chan(7)
-        gort.go(producer, ch)
-        return [v for v in ch]
-
-    assert gort.run(main, procs=procs) == list(range(n))
+    assert _received_from_one_sender(procs, 7, 5000) == list(range(5000))
 
 
 def test_blocked_senders_keep_their_values_in_order(procs: int) -> None:

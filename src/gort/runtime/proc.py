@@ -139,6 +139,11 @@ def runqget(pp: P) -> G | None:
     if gp is not None:
         pp.runnext = None
         return gp
+    return runqpop(pp)
+
+
+def runqpop(pp: P) -> G | None:
+    """The local queue's head, which starts a new time slice (schedtick)."""
     try:
         gp = pp.runq.popleft()
     except IndexError:
@@ -286,12 +291,7 @@ def _schedule_slow(gp: G, pp: P) -> G | None:
         pp.runnext = None
     elif pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
         return None
-    try:
-        nxt = pp.runq.popleft()
-    except IndexError:
-        return None
-    pp.schedtick += 1
-    return nxt
+    return runqpop(pp)
 
 
 def preemptcheck() -> None:
@@ -445,7 +445,7 @@ def _nextg_after_exit(pp: P) -> G | None:
             q = pp.runq
             if q:
                 if q[0].glet is None:
-                    pp.schedtick += 1
+                    pp.schedtick += 1  # runqpop, inlined: this runs once per goroutine
                     return q.popleft()
             elif sched.runq and pp.status == P_RUNNING:
                 return globrunqget(pp, RUNQ_SIZE // 2)
@@ -453,13 +453,9 @@ def _nextg_after_exit(pp: P) -> G | None:
         return nxt
     if pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
         return None  # g0's findrunnable takes from the global queue first
-    try:
-        nxt = pp.runq.popleft()
-    except IndexError:
-        if sched.runq and pp.status == P_RUNNING:
-            return globrunqget(pp, RUNQ_SIZE // 2)
-        return None
-    pp.schedtick += 1
+    nxt = runqpop(pp)
+    if nxt is None and sched.runq and pp.status == P_RUNNING:
+        return globrunqget(pp, RUNQ_SIZE // 2)
     return nxt
 
 
