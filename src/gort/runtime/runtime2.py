@@ -187,7 +187,6 @@ class M:
         "p",
         "park",
         "parked",
-        "spinning",
         "thread",
     )
 
@@ -197,7 +196,6 @@ class M:
         self.p: P | None = None
         self.park = Note()
         self.parked = False  # announced before sleeping on park
-        self.spinning = False
         self.thread: threading.Thread | None = None
         self.ident = 0
 
@@ -262,7 +260,6 @@ class Sched:
         self.allgs: dict[int, G] = {}
         self.goidgen = itertools.count(1)
         self.nmidle = 0  # sched.lock: Ms sleeping in stopm
-        self.nmspinning = 0
         self.nsyscall = 0  # sched.lock: calls in flight on helper Ms
         self.gomaxprocs = 1
         # Channel operations take their general path: more than one M runs
@@ -271,7 +268,6 @@ class Sched:
         self.exiting = False  # the program is over; every M leaves its loop
         self.exit_kind = ""  # "return", "panic", "deadlock", "exit"
         self.exit_value: Any = None
-        self.main_started = False
         self.starttime = 0.0
         self.m0: M | None = None
         self.sysmon: Any = None

@@ -6,7 +6,9 @@ Go's line, field for field, so that tools and eyes trained on Go read it::
 
 ``threads`` counts every M: those that drive Ps, sysmon, and the helper Ms
 of ``gort.syscall``; ``idlethreads`` the ones asleep. The bracket holds each
-P's local run queue length (``runnext`` included).
+P's local run queue length (``runnext`` included). No M spins in gort (an
+idle M looks for work once, stealing included, then sleeps until woken), so
+the spinning fields are always 0 and false.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def line(now: float | None = None) -> str:
     return (
         f"SCHED {ms}ms: gomaxprocs={sched.gomaxprocs} "
         f"idleprocs={sum(1 for pp in live if _p_idle(pp))} threads={threads} "
-        f"spinningthreads={sched.nmspinning} idlethreads={idlethreads} "
+        f"spinningthreads=0 idlethreads={idlethreads} "
         f"runqueue={len(sched.runq)} [{sizes}]"
     )
 
@@ -63,7 +65,7 @@ def detail(now: float | None = None) -> str:
         pid = m.p.id if m.p is not None else -1
         lines.append(
             f"  M{m.id}: p={pid} curg=-1 mallocing=0 throwing=0 preemptoff= locks=0 "
-            f"dying=0 spinning={str(m.spinning).lower()} blocked={str(m.parked).lower()} "
+            f"dying=0 spinning=false blocked={str(m.parked).lower()} "
             f"lockedg=-1"
         )
     for goid in sorted(sched.allgs):

@@ -186,7 +186,6 @@ def _drain_unstarted(pp: P) -> None:
 
 def _runtime_main(main: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """Goroutine 1: runtime.main."""
-    sched.main_started = True
     for pp in sched.allp[1:]:
         startm(pp)
     if sched.sysmon is not None:
