@@ -30,11 +30,13 @@ import os
 import signal
 import sysconfig
 import threading
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from greenlet import GreenletExit, getcurrent
 
+from . import proc as _proc
+from .proc import _gbody
 from .runtime2 import P, sched
 
 SIGPREEMPT = signal.SIGURG
@@ -66,6 +68,15 @@ def is_user_file(filename: str) -> bool:
     return safe
 
 
+# Runtime frames that may sit between _gbody and user code because they
+# only call the user's function and hold nothing (runtime main).
+_trampolines: set[CodeType] = set()
+
+
+def add_trampoline(code: CodeType) -> None:
+    _trampolines.add(code)
+
+
 _CALL_OPS = frozenset(
     dis.opmap[name] for name in ("CALL", "PRECALL", "CALL_FUNCTION_EX") if name in dis.opmap
 )
@@ -80,18 +91,14 @@ def async_safe(frame: FrameType | None) -> bool:
     function, whose state a switch would freeze mid-way. The walk stops at
     the goroutine's bottom frame, gort's ``_gbody``.
     """
-    from .proc import _gbody
-    from .startup import _runtime_main
-
     if frame is None or frame.f_code.co_code[frame.f_lasti] in _CALL_OPS:
         return False
     bottom = _gbody.__code__
-    trampoline = _runtime_main.__code__  # only calls main: holds no lock
     while frame is not None:
         code = frame.f_code
         if code is bottom:
             return True
-        if code is not trampoline and not is_user_file(code.co_filename):
+        if code not in _trampolines and not is_user_file(code.co_filename):
             return False
         frame = frame.f_back
     return False
@@ -109,11 +116,9 @@ def _on_sigurg(signum: int, frame: FrameType | None) -> None:
         return
     if not async_safe(frame):
         return  # sysmon signals again later
-    from .proc import goyield
-
     pp.preempt_async = False
     pp.preempt = True
-    goyield(gp, pp)
+    _proc.goyield(gp, pp)  # looked up at the call: tests count the yields
 
 
 class Preempter:

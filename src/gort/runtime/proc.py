@@ -666,6 +666,113 @@ def schedule_loop(m: M) -> None:
 
 
 # ---------------------------------------------------------------------------
+# The M and P lifecycle: newm, mstart, startm, procresize (on any M).
+
+
+def newm(pp: P) -> M:
+    m = M(len(sched.allm))
+    m.p = pp
+    pp.m = m
+    sched.allm.append(m)
+    return m
+
+
+def mstart(m: M) -> None:
+    m.ident = threading.get_ident()
+    m.g0 = getcurrent()
+    schedule_loop(m)
+
+
+def _mthread(m: M) -> None:
+    """The body of every M but M0."""
+    try:
+        mstart(m)
+    finally:
+        unwind_goroutines(m)
+        with sched.lock:
+            sched.mcount -= 1
+            m.ident = 0
+            set_multi()
+            checkdead()  # the Ms left may all be asleep
+
+
+def startm(pp: P) -> None:
+    """Start a new M thread driving pp. Channels lock from now on."""
+    m = newm(pp)
+    with sched.lock:
+        sched.mcount += 1
+    set_multi()
+    t = threading.Thread(target=_mthread, args=(m,), name=f"gort-M{m.id}", daemon=True)
+    m.thread = t
+    t.start()
+
+
+def procresize(n: int) -> None:
+    """Change the number of Ps at run time (proc.go procresize).
+
+    Growing adds Ps, each with a new M. Shrinking marks the extra Ps dead:
+    their unstarted goroutines go to the global queue, while the ones that
+    have started finish on that P (a greenlet cannot change thread); the
+    P's M ends once none is left.
+    """
+    with sched.lock:
+        old = sched.gomaxprocs
+        sched.gomaxprocs = n
+    for pp in sched.allp[n:old]:
+        pp.status = P_DEAD
+        _drain_unstarted(pp)
+        m = pp.m
+        if m is not None:
+            m.park.wakeup()
+    for i in range(old, n):
+        if i < len(sched.allp):
+            pp = sched.allp[i]
+            if pp.m is not None and pp.m.ident:
+                pp.status = P_RUNNING
+                pp.m.park.wakeup()
+                continue
+            pp.status = P_RUNNING
+        else:
+            pp = P(i)
+            pp.status = P_RUNNING
+            sched.allp.append(pp)
+        startm(pp)
+
+
+def _drain_unstarted(pp: P) -> None:
+    """Move pp's unstarted Gs to the global queue (caller is not pp's M)."""
+    q = pp.runq
+    for _ in range(len(q)):
+        try:
+            gp = q.popleft()
+        except IndexError:
+            break
+        (sched.runq if gp.glet is None else q).append(gp)
+
+
+def unwind_goroutines(m: M) -> None:
+    """Unwind this M's goroutines and idle greenlets, on this M's thread."""
+    pp = m.p
+    if pp is None:
+        return
+    mine = [gp for gp in list(sched.allgs.values()) if gp.p is pp and gp.glet is not None]
+    for gp in mine:
+        gl = gp.glet
+        if gl is not None and not gl.dead:
+            try:
+                gl.throw(GreenletExit)
+            except BaseException:
+                pass
+    while pp.gfree:
+        gl = pp.gfree.pop()
+        if not gl.dead:
+            try:
+                gl.throw(GreenletExit)
+            except BaseException:
+                pass
+
+
+# ---------------------------------------------------------------------------
 # checkdead, panics and the end of the program.
 
 
@@ -806,8 +913,6 @@ def gomaxprocs(n: int | None = None) -> int:
     if n is None or n < 1 or n == prev:
         return prev
     getg("gort.gomaxprocs")
-    from .startup import procresize
-
     procresize(n)
     return prev
 

@@ -1,4 +1,4 @@
-"""Start-up and shut-down (asm rt0_go, proc.go: schedinit, main, mstart).
+"""Start-up and shut-down (asm rt0_go, proc.go: schedinit, main).
 
 ``run`` follows Go's boot order: check, args (the environment), osinit,
 schedinit (procresize), newproc(runtime main), mstart on the calling
@@ -23,22 +23,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from greenlet import GreenletExit, getcurrent
+from greenlet import GreenletExit
 
 from . import debug as _debug
-from .preempt import Preempter
+from .preempt import Preempter, add_trampoline
 from .proc import (
     _env_default_procs,
     _init_funcs,
     check_not_running,
-    checkdead,
     exitprogram,
     main_result,
+    mstart,
+    newm,
     newproc1,
-    schedule_loop,
-    set_multi,
+    startm,
+    unwind_goroutines,
 )
-from .runtime2 import P_DEAD, P_RUNNING, M, P, sched
+from .runtime2 import P_RUNNING, M, P, sched
 from .syscall import SyscallPool
 from .sysmon import Sysmon
 
@@ -82,7 +83,7 @@ def schedinit(nprocs: int, dv: _debug.DebugVars) -> None:
         pp = P(i)
         pp.status = P_RUNNING
         sched.allp.append(pp)
-    m0 = _newm(sched.allp[0])
+    m0 = newm(sched.allp[0])
     sched.m0 = m0
     sched.mcount = 1
     preempter = Preempter()
@@ -103,87 +104,6 @@ def _on_exit() -> None:
         sched.sysmon.preempter.preempt_m0()  # M0 may be running a goroutine
 
 
-def _newm(pp: P) -> M:
-    m = M(len(sched.allm))
-    m.p = pp
-    pp.m = m
-    sched.allm.append(m)
-    return m
-
-
-def mstart(m: M) -> None:
-    m.ident = threading.get_ident()
-    m.g0 = getcurrent()
-    schedule_loop(m)
-
-
-def _mthread(m: M) -> None:
-    """The body of every M but M0."""
-    try:
-        mstart(m)
-    finally:
-        _unwind_goroutines(m)
-        with sched.lock:
-            sched.mcount -= 1
-            m.ident = 0
-            set_multi()
-            checkdead()  # the Ms left may all be asleep
-
-
-def startm(pp: P) -> None:
-    """Start a new M thread driving pp. Channels lock from now on."""
-    m = _newm(pp)
-    with sched.lock:
-        sched.mcount += 1
-    set_multi()
-    t = threading.Thread(target=_mthread, args=(m,), name=f"gort-M{m.id}", daemon=True)
-    m.thread = t
-    t.start()
-
-
-def procresize(n: int) -> None:
-    """Change the number of Ps at run time (proc.go procresize).
-
-    Growing adds Ps, each with a new M. Shrinking marks the extra Ps dead:
-    their unstarted goroutines go to the global queue, while the ones that
-    have started finish on that P (a greenlet cannot change thread); the
-    P's M ends once none is left.
-    """
-    with sched.lock:
-        old = sched.gomaxprocs
-        sched.gomaxprocs = n
-    for pp in sched.allp[n:old]:
-        pp.status = P_DEAD
-        _drain_unstarted(pp)
-        m = pp.m
-        if m is not None:
-            m.park.wakeup()
-    for i in range(old, n):
-        if i < len(sched.allp):
-            pp = sched.allp[i]
-            if pp.m is not None and pp.m.ident:
-                pp.status = P_RUNNING
-                pp.m.park.wakeup()
-                continue
-            pp.status = P_RUNNING
-        else:
-            pp = P(i)
-            pp.status = P_RUNNING
-            sched.allp.append(pp)
-        startm(pp)
-
-
-def _drain_unstarted(pp: P) -> None:
-    """Move pp's unstarted Gs to the global queue (caller is not pp's M)."""
-    q = pp.runq
-    for _ in range(len(q)):
-        try:
-            gp = q.popleft()
-        except IndexError:
-            break
-        (sched.runq if gp.glet is None else q).append(gp)
-
-
 def _runtime_main(main: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """Goroutine 1: runtime.main."""
     for pp in sched.allp[1:]:
@@ -196,6 +116,9 @@ def _runtime_main(main: Callable[..., Any], args: tuple[Any, ...]) -> None:
     exitprogram("return", value)
 
 
+add_trampoline(_runtime_main.__code__)  # only calls main: holds no lock
+
+
 def teardown(m0: M) -> None:
     """Stop every thread the run started and unwind every goroutine."""
     if not sched.exiting:
@@ -204,7 +127,7 @@ def teardown(m0: M) -> None:
         hook()
     for m in sched.allm[1:]:
         _join_m(m)
-    _unwind_goroutines(m0)
+    unwind_goroutines(m0)
     for hook in sched.close_hooks:
         hook()
     sched.allgs.clear()
@@ -230,25 +153,3 @@ def _join_m(m: M) -> None:
                 ctypes.c_ulong(m.ident), ctypes.py_object(GreenletExit)
             )
         t.join(_M_JOIN_GRACE)
-
-
-def _unwind_goroutines(m: M) -> None:
-    """Unwind this M's goroutines and idle greenlets, on this M's thread."""
-    pp = m.p
-    if pp is None:
-        return
-    mine = [gp for gp in list(sched.allgs.values()) if gp.p is pp and gp.glet is not None]
-    for gp in mine:
-        gl = gp.glet
-        if gl is not None and not gl.dead:
-            try:
-                gl.throw(GreenletExit)
-            except BaseException:
-                pass
-    while pp.gfree:
-        gl = pp.gfree.pop()
-        if not gl.dead:
-            try:
-                gl.throw(GreenletExit)
-            except BaseException:
-                pass

@@ -26,6 +26,7 @@ from types import FrameType
 
 from . import schedtrace
 from .preempt import Preempter
+from .proc import _gbody
 from .runtime2 import FORCE_PREEMPT_NS, G, Note, P, sched
 from .traceback import format_frames, is_runtime_file
 
@@ -181,8 +182,6 @@ def _running_g(top: FrameType | None) -> tuple[G, list[tuple[FrameType, int]]] |
 
     A goroutine's bottom frame is ``_gbody``, whose local ``gp`` is the G.
     """
-    from .proc import _gbody
-
     frames: list[tuple[FrameType, int]] = []
     frame = top
     while frame is not None:
