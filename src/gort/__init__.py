@@ -8,6 +8,23 @@ Go's ``src/runtime``.
 
 from __future__ import annotations
 
+from .context import (
+    Canceled,
+    Context,
+    DeadlineExceeded,
+    background,
+    cause,
+    context_after_func,
+    todo,
+    with_cancel,
+    with_cancel_cause,
+    with_deadline,
+    with_deadline_cause,
+    with_timeout,
+    with_timeout_cause,
+    with_value,
+    without_cancel,
+)
 from .runtime.chan import Chan, nilchan
 from .runtime.panic import Deadlock, Fatal, Panic
 from .runtime.proc import goexit, goid, gomaxprocs, gosched, init, num_goroutine
@@ -20,7 +37,10 @@ from .sleep import Ticker, Timer, after, after_func, now, sleep
 chan = Chan
 
 __all__ = [
+    "Canceled",
     "Chan",
+    "Context",
+    "DeadlineExceeded",
     "Deadlock",
     "Fatal",
     "Panic",
@@ -28,7 +48,10 @@ __all__ = [
     "Timer",
     "after",
     "after_func",
+    "background",
+    "cause",
     "chan",
+    "context_after_func",
     "default",
     "go",
     "goexit",
@@ -43,6 +66,15 @@ __all__ = [
     "select",
     "sleep",
     "syscall",
+    "todo",
+    "with_cancel",
+    "with_cancel_cause",
+    "with_deadline",
+    "with_deadline_cause",
+    "with_timeout",
+    "with_timeout_cause",
+    "with_value",
+    "without_cancel",
 ]
 
 __version__ = "0.1.0"
