@@ -26,6 +26,7 @@ from .context import (
     without_cancel,
 )
 from .runtime.chan import Chan, nilchan
+from .runtime.goroutineleak import leaks
 from .runtime.panic import Deadlock, Fatal, Panic
 from .runtime.proc import goexit, goid, gomaxprocs, gosched, init, num_goroutine
 from .runtime.proc import newproc as go
@@ -59,6 +60,7 @@ __all__ = [
     "gomaxprocs",
     "gosched",
     "init",
+    "leaks",
     "nilchan",
     "now",
     "num_goroutine",

@@ -2,7 +2,7 @@
 
 ``GODEBUG`` is a comma-separated list of ``name=value``; gort honours
 ``schedtrace=MS``, ``scheddetail=1``, ``asyncpreemptoff=1`` and
-``blockthreshold=DURATION`` (``50ms``, ``1s`` or plain milliseconds), and
+``blockthreshold=DURATION``, ``leakcheck=1`` (``50ms``, ``1s`` or plain milliseconds), and
 ignores names it does not know, as Go does. ``GOTRACEBACK`` is ``none``,
 ``single`` (the default) or ``all`` (``system`` and ``crash`` read as all).
 """
@@ -22,6 +22,7 @@ class DebugVars:
     asyncpreemptoff: bool = False
     block_threshold: float = DEFAULT_BLOCK_THRESHOLD
     traceback: str = "single"
+    leakcheck: bool = False  # report goroutines blocked forever when main returns
 
 
 def parse_duration(text: str) -> float | None:
@@ -49,6 +50,8 @@ def parse(environ: dict[str, str] | None = None) -> DebugVars:
             dv.schedtrace_ms = int(value)
         elif name == "scheddetail":
             dv.scheddetail = value.strip() == "1"
+        elif name == "leakcheck":
+            dv.leakcheck = value.strip() == "1"
         elif name == "asyncpreemptoff":
             dv.asyncpreemptoff = value.strip() == "1"
         elif name == "blockthreshold":

@@ -802,7 +802,7 @@ def checkdead() -> None:
     text = f"fatal error: {msg}\n"
     if sched.debug.traceback != "none" and sched.allgs:
         text += "\n" + dump_all() + "\n"
-    _write_stderr(text)
+    _report_crash(text)
     _exit_locked("deadlock", msg)
 
 
@@ -827,7 +827,7 @@ def gopanic(gp: G, exc: BaseException) -> None:
             others = dump_all(skip=gp)
             if others:
                 text += "\n" + others + "\n"
-    _write_stderr(text)
+    _report_crash(text)
     exitprogram("panic", exc)
 
 
@@ -836,6 +836,12 @@ def _flush_stdout() -> None:
         sys.stdout.flush()
     except Exception:
         pass
+
+
+def _report_crash(text: str) -> None:
+    hook = sched.on_crash
+    if hook is None or not hook(text):
+        _write_stderr(text)
 
 
 def _write_stderr(text: str) -> None:

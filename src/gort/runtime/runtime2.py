@@ -278,6 +278,10 @@ class Sched:
         self.running = False  # between run()'s start and its teardown
         self.mcount = 0  # sched.lock: Ms running a scheduler loop
         self.on_exit: Callable[[], None] | None = None  # wakes what sleeps outside Ms
+        # Sees the text of a panic or fatal error before it is printed; True
+        # means it was reported elsewhere (the pytest plugin puts it in the
+        # test's report) and is not written to stderr.
+        self.on_crash: Callable[[str], bool] | None = None
         # The netpoller's hooks (Go's netpoll(delay), netpollAnyWaiters):
         # findrunnable polls without blocking, checkdead asks whether any
         # goroutine waits for I/O. None and "no waiters" until a poller exists.

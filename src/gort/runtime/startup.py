@@ -18,6 +18,7 @@ can be called again.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -113,7 +114,20 @@ def _runtime_main(main: Callable[..., Any], args: tuple[Any, ...]) -> None:
     for f in list(_init_funcs):
         f()
     value = main(*args)
+    if sched.debug.leakcheck:
+        _leakcheck()
     exitprogram("return", value)
+
+
+def _leakcheck() -> None:
+    """GODEBUG=leakcheck=1: main returned; report what is blocked forever."""
+    from .goroutineleak import leak_report
+
+    report = leak_report()
+    if report:
+        sys.stdout.flush()
+        sys.stderr.write(report)
+        sys.stderr.flush()
 
 
 add_trampoline(_runtime_main.__code__)  # only calls main: holds no lock
