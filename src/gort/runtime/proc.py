@@ -283,6 +283,8 @@ def _schedule_slow(gp: G, pp: P) -> G | None:
     if sched.exiting:
         raise GreenletExit
     pp.preempt = False  # this switch is the yield sysmon asked for
+    if pp.status == P_DEAD:
+        return None  # g0 sorts the retired P's queue: only started Gs run there
     nxt = pp.runnext
     if nxt is not None:
         # The time slice runnext inherits is used up: let the local
@@ -399,6 +401,9 @@ def goexit0(gp: G) -> G | None:
     gp.sudog = None
     if sched.exiting:
         return None
+    if pp.status == P_DEAD:
+        gl.gp = None  # type: ignore[union-attr]
+        return None  # the greenlet ends; g0 runs what a retired P may still run
     if pp.timers:
         _time.checktimers(pp)
     nxt = _nextg_after_exit(pp)
@@ -493,7 +498,10 @@ def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
     if sched.multi:
         preemptcheck()  # gort.go is a preemption point, like every call in Go
         if sched.multi:
-            runqput(pp, newg)
+            if pp.status == P_RUNNING:
+                runqput(pp, newg)
+            else:
+                sched.runq.append(newg)  # a retired P starts no goroutine
             wakep()
             return
     old = pp.runnext
@@ -508,7 +516,10 @@ def spawn_local(pp: P, fn: Callable[..., Any], ctx: contextvars.Context) -> None
     nothing to do with it)."""
     gp = newproc1(fn, (), {})
     gp.ctx = ctx.copy()
-    runqput(pp, gp)
+    if pp.status == P_RUNNING:
+        runqput(pp, gp)
+    else:
+        sched.runq.append(gp)  # a retired P starts no goroutine
     if sched.multi:
         wakep()
 
@@ -528,13 +539,10 @@ def findrunnable(m: M, pp: P) -> G | None:
         if pp.timers:
             _time.checktimers(pp)
         if pp.status == P_DEAD:
-            gp = runqget(pp)
-            if gp is not None:
-                return gp
-            if not _retire_done(pp):
-                stopm(m, pp)
-                continue
-            return None
+            gp = _findretired(m, pp)
+            if gp is not None or pp.m is not m:
+                return gp  # a G, or the P retired: this M ends
+            continue  # the end of the program, or a gomaxprocs revived the P
         if pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
             gp = globrunqget(pp, 1)
             if gp is not None:
@@ -698,10 +706,20 @@ def _mthread(m: M) -> None:
 
 def startm(pp: P) -> None:
     """Start a new M thread driving pp. Channels lock from now on."""
-    m = newm(pp)
     with sched.lock:
-        sched.mcount += 1
+        m = _allocm(pp)
+    _spawnm(m)
+
+
+def _allocm(pp: P) -> M:
+    """A new M for pp, counted at once. sched.lock must be held."""
+    m = newm(pp)
+    sched.mcount += 1
     set_multi()
+    return m
+
+
+def _spawnm(m: M) -> None:
     t = threading.Thread(target=_mthread, args=(m,), name=f"gort-M{m.id}", daemon=True)
     m.thread = t
     t.start()
@@ -710,33 +728,37 @@ def startm(pp: P) -> None:
 def procresize(n: int) -> None:
     """Change the number of Ps at run time (proc.go procresize).
 
-    Growing adds Ps, each with a new M. Shrinking marks the extra Ps dead:
-    their unstarted goroutines go to the global queue, while the ones that
-    have started finish on that P (a greenlet cannot change thread); the
-    P's M ends once none is left.
+    Growing revives retired Ps whose M still runs and adds new Ps, each
+    with a new M. Shrinking marks the extra Ps dead at once: their unstarted
+    goroutines go to the global queue and no new goroutine starts there,
+    while the ones that have started finish on that P (a greenlet cannot
+    change thread); the P's M ends, handing its timers on, once none is
+    left (``_retire``). Everything that decides whether a P has an M
+    happens under sched.lock, so a resize and a retiring M cannot both
+    believe the other one drives the P.
     """
+    started: list[M] = []
     with sched.lock:
         old = sched.gomaxprocs
         sched.gomaxprocs = n
-    for pp in sched.allp[n:old]:
-        pp.status = P_DEAD
-        _drain_unstarted(pp)
-        m = pp.m
-        if m is not None:
-            m.park.wakeup()
-    for i in range(old, n):
-        if i < len(sched.allp):
-            pp = sched.allp[i]
-            if pp.m is not None and pp.m.ident:
-                pp.status = P_RUNNING
+        for pp in sched.allp[n:old]:
+            pp.status = P_DEAD
+            _drain_unstarted(pp)
+            if pp.m is not None:
                 pp.m.park.wakeup()
-                continue
+        for i in range(old, n):
+            if i < len(sched.allp):
+                pp = sched.allp[i]
+            else:
+                pp = P(i)
+                sched.allp.append(pp)
             pp.status = P_RUNNING
-        else:
-            pp = P(i)
-            pp.status = P_RUNNING
-            sched.allp.append(pp)
-        startm(pp)
+            if pp.m is not None:
+                pp.m.park.wakeup()  # still finishing its goroutines: it carries on
+            else:
+                started.append(_allocm(pp))
+    for m in started:
+        _spawnm(m)
 
 
 def _drain_unstarted(pp: P) -> None:
@@ -748,6 +770,50 @@ def _drain_unstarted(pp: P) -> None:
         except IndexError:
             break
         (sched.runq if gp.glet is None else q).append(gp)
+    if sched.runq:
+        wakep()
+
+
+def _findretired(m: M, pp: P) -> G | None:
+    """findrunnable for a P that gomaxprocs removed: only the goroutines
+    that started there run on it. None: the P retired, was revived, or the
+    program is over."""
+    while True:
+        if sched.exiting or pp.status != P_DEAD:
+            return None
+        if pp.timers:
+            _time.checktimers(pp)
+        gp = runqget(pp)
+        if gp is None:
+            if _retire(pp):
+                return None
+            gp = stopm(m, pp)
+            if gp is None:
+                continue
+        if gp.glet is not None:
+            return gp
+        sched.runq.append(gp)  # unstarted (a steal raced the resize): any live P
+        wakep()
+
+
+def _retire(pp: P) -> bool:
+    """pp is dead and none of its goroutines is left: its M ends now and its
+    live timers move to a live P (Go's (*p).destroy and moveTimers)."""
+    with sched.lock:
+        if pp.status != P_DEAD or not _retire_done(pp):
+            return False
+        pp.m = None  # type: ignore[assignment]  # from now on a gomaxprocs that revives pp starts a new M
+        if pp.timers:
+            gp = newproc1(_adopt_timers, (pp,), {})
+            sched.runq.append(gp)
+    wakep()
+    return True
+
+
+def _adopt_timers(dead: P) -> None:
+    """A goroutine that moves a retired P's timers to the P it runs on: a
+    heap is only ever touched by its owner M."""
+    _time.movetimers(dead, getg("gort: adopt timers").p)
 
 
 def unwind_goroutines(m: M) -> None:

@@ -93,6 +93,22 @@ def sleep_delay(pp: P) -> float:
     return max(0.0, when - monotonic())
 
 
+def movetimers(src: P, dst: P) -> None:
+    """Move a retired P's live timers onto dst's heap (Go's moveTimers).
+
+    On dst's M; src's M has ended, so nothing else touches src's heap.
+    """
+    with _tlock:  # a concurrent stop reads t._pp
+        for e in src.timers:
+            if _is_stale(e):
+                continue
+            heappush(dst.timers, e)
+            if isinstance(e[3], TimerState):
+                e[3]._pp = dst
+        src.timers.clear()
+        src.timers_stale = 0
+
+
 class TimerState:
     """A stoppable timer (runtime timer); Timer and Ticker extend it.
 
