@@ -39,8 +39,11 @@ def outside(call: str) -> RuntimeError:
 
 def panic_message(exc: BaseException) -> str:
     """What follows ``panic: `` for an exception that escaped a goroutine."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<exception str() failed>"  # Python's own wording
     if isinstance(exc, Panic):
-        return str(exc)
-    text = str(exc)
+        return text
     name = type(exc).__name__
     return f"{name}: {text}" if text else name

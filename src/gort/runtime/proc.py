@@ -378,7 +378,10 @@ def _gbody(gp: G | None) -> None:
         except Goexit:
             pass
         except GreenletExit:
-            raise
+            if sched.exiting:
+                raise  # the runtime unwinding the goroutine at the end
+            # User code's own GreenletExit (gevent's "kill quietly"): it
+            # ends only this goroutine, like Goexit.
         except BaseException as e:
             gopanic(gp, e)
             return  # the greenlet ends; its parent g0 sees sched.exiting
@@ -883,18 +886,28 @@ def gopanic(gp: G, exc: BaseException) -> None:
     with sched.lock:
         if sched.exiting or sched.panicking:
             return  # another goroutine's panic is already ending the program
-        sched.panicking = True
-    _flush_stdout()
+        sched.panicking = True  # main waits from now on (runtime.main's panicwait)
+    try:
+        _flush_stdout()
+        _report_crash(_panic_text(gp, exc))
+    finally:
+        exitprogram("panic", exc)  # whatever the user's __str__ or __repr__ did
+
+
+def _panic_text(gp: G, exc: BaseException) -> str:
+    """The report of an unrecovered panic; never raises (user code runs here)."""
     text = f"panic: {panic_message(exc)}\n"
-    mode = sched.debug.traceback
-    if mode != "none":
-        text += "\n" + format_panic(gp, exc) + "\n"
-        if mode == "all":
-            others = dump_all(skip=gp)
-            if others:
-                text += "\n" + others + "\n"
-    _report_crash(text)
-    exitprogram("panic", exc)
+    try:
+        mode = sched.debug.traceback
+        if mode != "none":
+            text += "\n" + format_panic(gp, exc) + "\n"
+            if mode == "all":
+                others = dump_all(skip=gp)
+                if others:
+                    text += "\n" + others + "\n"
+    except Exception as e:
+        text += f"\n(gort: the traceback could not be formatted: {type(e).__name__})\n"
+    return text
 
 
 def _flush_stdout() -> None:
@@ -922,6 +935,8 @@ def _exit_locked(kind: str, value: Any) -> bool:
     """Record how the program ends and wake every M. sched.lock must be held."""
     if sched.exiting:
         return False
+    if kind == "return" and sched.panicking:
+        return False  # a panic is being reported: it ends the program, not main
     sched.exiting = True
     sched.exit_kind = kind
     sched.exit_value = value

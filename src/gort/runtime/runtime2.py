@@ -62,6 +62,7 @@ WAIT_SELECT_NO_CASES = "select (no cases)"
 WAIT_SLEEP = "sleep"
 WAIT_IO = "IO wait"
 WAIT_SEMACQUIRE = "semacquire"
+WAIT_PANIC = "panicwait"
 
 RUNQ_SIZE = 256  # runtime2.go p.runq [256]guintptr
 GLOBAL_RUNQ_CHECK_TICK = 61  # proc.go findRunnable: schedtick%61

@@ -33,6 +33,8 @@ from .proc import (
     _init_funcs,
     check_not_running,
     exitprogram,
+    getg,
+    gopark,
     main_result,
     mstart,
     newm,
@@ -40,7 +42,7 @@ from .proc import (
     startm,
     unwind_goroutines,
 )
-from .runtime2 import P_RUNNING, M, P, sched
+from .runtime2 import P_RUNNING, WAIT_PANIC, M, P, sched
 from .syscall import SyscallPool
 from .sysmon import Sysmon
 
@@ -113,10 +115,18 @@ def _runtime_main(main: Callable[..., Any], args: tuple[Any, ...]) -> None:
         sched.sysmon.start()
     for f in list(_init_funcs):
         f()
-    value = main(*args)
+    try:
+        value = main(*args)
+    except GreenletExit:
+        if sched.exiting:
+            raise  # the runtime unwinding main
+        value = None  # user code's GreenletExit ends main quietly, as it does a goroutine
     if sched.debug.leakcheck:
         _leakcheck()
-    exitprogram("return", value)
+    if not exitprogram("return", value) and not sched.exiting:
+        # Another goroutine is panicking: its report ends the program, main
+        # waits for it (runtime.main parks while panicking != 0).
+        gopark(getg("gort.run"), WAIT_PANIC)
 
 
 def _leakcheck() -> None:

@@ -95,9 +95,21 @@ def goroutine_frames(gp: G) -> list[tuple[FrameType, int]] | None:
     return list(_walk(frame))
 
 
+# Go 1.21's traceback: at most the 50 innermost and the 50 outermost frames
+# (tracebackInnerFrames, tracebackOuterFrames), with the count of the rest.
+INNER_FRAMES = 50
+OUTER_FRAMES = 50
+
+
 def format_frames(frames: Iterable[tuple[FrameType, int]]) -> list[str]:
+    frames = list(frames)
+    elided = len(frames) - INNER_FRAMES - OUTER_FRAMES
     lines: list[str] = []
-    for frame, lineno in frames:
+    for i, (frame, lineno) in enumerate(frames):
+        if elided > 0 and INNER_FRAMES <= i < INNER_FRAMES + elided:
+            if i == INNER_FRAMES:
+                lines.append(f"...{elided} frames elided...")
+            continue
         lines.extend(_frame_lines(frame, lineno))
     return lines
 
