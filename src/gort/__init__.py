@@ -25,6 +25,7 @@ from .context import (
     with_value,
     without_cancel,
 )
+from .errgroup import Group
 from .runtime.chan import Chan, nilchan
 from .runtime.goroutineleak import leaks
 from .runtime.panic import Deadlock, Fatal, Panic
@@ -34,19 +35,42 @@ from .runtime.select import default, select
 from .runtime.startup import run
 from .runtime.syscall import syscall
 from .sleep import Ticker, Timer, after, after_func, now, sleep
+from .sync import (
+    Cond,
+    Locker,
+    Mutex,
+    Once,
+    Pool,
+    RLocker,
+    RWMutex,
+    Semaphore,
+    WaitGroup,
+    once_func,
+    once_value,
+)
 
 chan = Chan
 
 __all__ = [
     "Canceled",
     "Chan",
+    "Cond",
     "Context",
     "DeadlineExceeded",
     "Deadlock",
     "Fatal",
+    "Group",
+    "Locker",
+    "Mutex",
+    "Once",
     "Panic",
+    "Pool",
+    "RLocker",
+    "RWMutex",
+    "Semaphore",
     "Ticker",
     "Timer",
+    "WaitGroup",
     "after",
     "after_func",
     "background",
@@ -64,6 +88,8 @@ __all__ = [
     "nilchan",
     "now",
     "num_goroutine",
+    "once_func",
+    "once_value",
     "run",
     "select",
     "sleep",

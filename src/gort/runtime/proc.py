@@ -910,6 +910,24 @@ def _panic_text(gp: G, exc: BaseException) -> str:
     return text
 
 
+def fatal(msg: str) -> NoReturn:
+    """Go's fatal: a misuse the program cannot recover from (package sync's
+    ``unlock of unlocked mutex``). Prints ``fatal error: msg`` and every
+    goroutine, ends the program (run raises gort.Fatal(msg)), and unwinds
+    the calling goroutine. Unlike a panic, ``except`` cannot stop it."""
+    with sched.lock:
+        first = not (sched.exiting or sched.panicking)
+        sched.panicking = True
+    if first:
+        _flush_stdout()
+        text = f"fatal error: {msg}\n"
+        if sched.debug.traceback != "none":
+            text += "\n" + dump_all() + "\n"
+        _write_stderr(text)
+        exitprogram("fatal", msg)
+    raise GreenletExit
+
+
 def _flush_stdout() -> None:
     try:
         sys.stdout.flush()
