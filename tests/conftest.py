@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import sys
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -25,6 +26,18 @@ def procs(request: pytest.FixtureRequest) -> int:
     """The GOMAXPROCS value a semantic test runs with: ``gort.run(main, procs=procs)``."""
     value: int = request.param
     return value
+
+
+@pytest.fixture
+def fast_switch() -> Iterator[None]:
+    """CPython hands the GIL between threads every microsecond: with GOMAXPROCS=2
+    the runtime's code is interleaved at nearly every point where it could be."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 @pytest.fixture(autouse=True)

@@ -7,25 +7,12 @@ interleaved at nearly every point where it could be.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 import gort
-
-
-@pytest.fixture
-def fast_switch() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
 
 TOTAL = 100_000
 PRODUCERS = 10
