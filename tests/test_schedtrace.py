@@ -175,6 +175,10 @@ DETAIL_P = re.compile(
 )
 DETAIL_M = re.compile(rf"  M(\d+): p={NIL_OR_ID} curg={NIL_OR_ID}\b.*")
 DETAIL_G = re.compile(rf"  G(\d+): status=(\d+)\(([^)]*)\) m={NIL_OR_ID} lockedm={NIL_OR_ID}")
+DETAIL_HEAP = re.compile(
+    r"  heap: heap_sys=\d+ heap_inuse=\d+ heap_idle=\d+ heap_released=\d+ heap_objects=\d+ "
+    r"mallocs=\d+ frees=\d+ finalizer_frees=\d+"
+)
 
 
 @pytest.mark.parametrize("procs", [1, 2])
@@ -205,6 +209,7 @@ def test_scheddetail_blocks(tmp_path: Path, procs: int) -> None:
         gs = [m for line in block if (m := DETAIL_G.fullmatch(line))]
         assert ps == list(range(procs)), block
         assert ms, block
-        assert len(ps) + len(ms) + len(gs) == len(block) - 1, block  # nothing else
+        assert DETAIL_HEAP.fullmatch(block[1]), block  # gort.alloc's heap figures
+        assert len(ps) + len(ms) + len(gs) == len(block) - 2, block  # nothing else
         main_sleeping |= any(g.group(1) == "1" and g.group(2, 3) == ("4", "sleep") for g in gs)
     assert main_sleeping, proc.stderr  # G1 waiting (_Gwaiting = 4) in sleep

@@ -28,6 +28,9 @@ from .context import (
 from .errgroup import Group
 from .runtime.chan import Chan, nilchan
 from .runtime.goroutineleak import leaks
+from .runtime.malloc import Buffer, alloc
+from .runtime.mstats import BySize, MemStats
+from .runtime.mstats import read_mem_stats as mem_stats
 from .runtime.panic import Deadlock, Fatal, Panic
 from .runtime.proc import goexit, goid, gomaxprocs, gosched, init, num_goroutine
 from .runtime.proc import newproc as go
@@ -52,6 +55,8 @@ from .sync import (
 chan = Chan
 
 __all__ = [
+    "Buffer",
+    "BySize",
     "Canceled",
     "Chan",
     "Cond",
@@ -61,6 +66,7 @@ __all__ = [
     "Fatal",
     "Group",
     "Locker",
+    "MemStats",
     "Mutex",
     "Once",
     "Panic",
@@ -73,6 +79,7 @@ __all__ = [
     "WaitGroup",
     "after",
     "after_func",
+    "alloc",
     "background",
     "cause",
     "chan",
@@ -85,6 +92,7 @@ __all__ = [
     "gosched",
     "init",
     "leaks",
+    "mem_stats",
     "nilchan",
     "now",
     "num_goroutine",

@@ -43,6 +43,7 @@ from typing import Any, NoReturn
 from greenlet import GreenletExit, getcurrent
 
 from . import time as _time
+from .mcache import freemcache
 from .panic import Deadlock, Fatal, Goexit, Panic, outside, panic_message
 from .runtime2 import (
     G_DEAD,
@@ -805,6 +806,7 @@ def _retire(pp: P) -> bool:
     with sched.lock:
         if pp.status != P_DEAD or not _retire_done(pp):
             return False
+        freemcache(pp)  # on pp's own M, before a revival could give pp another
         pp.m = None  # type: ignore[assignment]  # from now on a gomaxprocs that revives pp starts a new M
         if pp.timers:
             gp = newproc1(_adopt_timers, (pp,), {})

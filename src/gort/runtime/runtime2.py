@@ -208,6 +208,7 @@ class P:
         "gfree",
         "id",
         "m",
+        "mcache",
         "preempt",
         "preempt_async",
         "runnext",
@@ -238,6 +239,7 @@ class P:
         self.gfree: list[GStack] = []  # idle greenlets of finished goroutines
         self.timers: list[Any] = []  # the timer heap (time.py); owner M only
         self.timers_stale = 0  # entries of stopped timers still in the heap
+        self.mcache: Any = None  # malloc's per-P cache, made on first use; owner M only
 
 
 def _no_waiters() -> bool:

@@ -9,6 +9,9 @@ of ``gort.syscall``; ``idlethreads`` the ones asleep. The bracket holds each
 P's local run queue length (``runnext`` included). No M spins in gort (an
 idle M looks for work once, stealing included, then sleeps until woken), so
 the spinning fields are always 0 and false.
+
+scheddetail=1 adds, after the header, a ``heap:`` line with gort.alloc's
+figures under their MemStats names (Go prints those with gctrace instead).
 """
 
 from __future__ import annotations
@@ -47,11 +50,24 @@ def line(now: float | None = None) -> str:
     )
 
 
+def _heap_line() -> str:
+    """gort.alloc's heap, in MemStats' words (bytes)."""
+    from .mstats import read_mem_stats
+
+    s = read_mem_stats()
+    return (
+        f"  heap: heap_sys={s.heap_sys} heap_inuse={s.heap_inuse} heap_idle={s.heap_idle} "
+        f"heap_released={s.heap_released} heap_objects={s.heap_objects} "
+        f"mallocs={s.mallocs} frees={s.frees} finalizer_frees={s.finalizer_frees}"
+    )
+
+
 def detail(now: float | None = None) -> str:
     """The scheddetail=1 block: the header, then every P, M and G."""
     head = line(now).split(" [", 1)[0]
     sysmonwait = str(sched.sysmonwait).lower()
     lines = [f"{head} gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait={sysmonwait}"]
+    lines.append(_heap_line())
     for pp in sched.allp:
         mid = pp.m.id if pp.m is not None else -1
         # A P whose M sleeps is idle (Go's _Pidle), though gort keeps the pair.

@@ -27,6 +27,7 @@ from typing import Any
 from greenlet import GreenletExit
 
 from . import debug as _debug
+from . import malloc
 from .preempt import Preempter, add_trampoline
 from .proc import (
     _env_default_procs,
@@ -96,6 +97,7 @@ def schedinit(nprocs: int, dv: _debug.DebugVars) -> None:
     sched.stop_hooks.append(sched.sysmon.stop)
     sched.close_hooks.append(sched.syscalls.stop)
     sched.close_hooks.append(preempter.uninstall)
+    sched.close_hooks.append(malloc.endrun)
     preempter.install()
 
 

@@ -12,6 +12,9 @@ at first, doubling after 50 rounds, up to 10 ms. When every M is idle it sleeps 
   ``gort.syscall``, or a long computation): report it once, with its stack,
   read from its thread with ``sys._current_frames()``.
 * ``GODEBUG=schedtrace=MS``: print the SCHED line every MS.
+* The scavenger (mgcscavenge.py): returns idle heap pages to the OS, paced
+  to about 1% of a CPU; while every M sleeps, sysmon sleeps until the
+  scavenger's next unit of work is due.
 
 On a GIL build each wake-up takes the GIL from the running M for a moment;
 the back-off keeps that to 100 wake-ups a second in steady state.
@@ -25,6 +28,7 @@ from time import monotonic
 from types import FrameType
 
 from . import schedtrace
+from .mgcscavenge import scavenger
 from .preempt import Preempter
 from .proc import _gbody
 from .runtime2 import FORCE_PREEMPT_NS, G, Note, P, sched
@@ -64,13 +68,14 @@ class Sysmon:
         nexttrace = sched.starttime if period else float("inf")  # Go: first line at once
         delay = SYSMON_MIN_DELAY
         idle = 0
+        nextscav = float("inf")
         while not self.stopping:
             if idle == 0:
                 delay = SYSMON_MIN_DELAY
             elif idle > SYSMON_IDLE_ROUNDS:
                 delay = min(delay * 2, SYSMON_MAX_DELAY)
             if self._all_idle():
-                self._deep_sleep(nexttrace)
+                self._deep_sleep(min(nexttrace, nextscav))
                 idle = 0
             else:
                 self.note.sleep(delay)
@@ -78,6 +83,7 @@ class Sysmon:
                 return
             now = monotonic()
             self.retake(now)
+            nextscav = scavenger.tick(now)  # returns free pages to the OS, paced
             # As in Go, only a P retaken from a syscall resets the back-off,
             # not a preemption, and gort's design never retakes a P: sysmon
             # settles at 10 ms a round (it took the GIL every 20 us while a

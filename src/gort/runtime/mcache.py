@@ -1,0 +1,108 @@
+"""Per-P caches of spans (Go's mcache.go).
+
+Each P has an mcache (made on the P's first allocation): for every size
+class, the span it allocates from. Only the P's own M touches it, so
+allocation takes no lock: pop a slot from the cached span's free list; when
+that list is empty, ``refill`` gives the span back to its mcentral and takes
+another (a whole span per lock, as in Go). A P's M is the only thread that
+ever runs on it in gort, which is what makes "only the owner touches it"
+hold without Go's stopped world.
+
+``mcache0`` is the cache for code that runs on no P: before or after
+``gort.run``, or on a thread the runtime did not start. Go has an
+``mcache0`` for its bootstrap too; gort's takes a lock, so any thread may
+use it.
+
+A P that gomaxprocs removes is destroyed by its own M: findrunnable calls
+``freemcache`` on that M whenever the P is dead (Go's ``p.destroy``), and
+the run's teardown frees every P's cache once no M runs. Freeing gives
+every span back to its mcentral and folds the counters into the heap's.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .mcentral import MCentral
+from .mheap import MSpan, mheap_
+from .sizeclasses import NUM_SIZE_CLASSES
+
+
+def _empty_span() -> MSpan:
+    """Go's emptymspan: a span with no free slot, so the first alloc refills."""
+    span = MSpan.__new__(MSpan)
+    span.freelist = []
+    span.sizeclass = 0
+    return span
+
+
+EMPTY_SPAN = _empty_span()
+
+central = [MCentral(i, mheap_) for i in range(NUM_SIZE_CLASSES)]
+"""mheap_.central in Go: one mcentral per size class (index 0 unused)."""
+
+
+class MCache:
+    __slots__ = ("alloc", "nmalloc")
+
+    def __init__(self) -> None:
+        self.alloc: list[MSpan] = [EMPTY_SPAN] * NUM_SIZE_CLASSES  # span per size class
+        self.nmalloc = [0] * NUM_SIZE_CLASSES  # objects allocated per class (owner only)
+        with _allmcache_lock:
+            allmcache.append(self)
+
+    def refill(self, sizeclass: int) -> MSpan:
+        """Swap the exhausted span of sizeclass for one with a free slot."""
+        old = self.alloc[sizeclass]
+        if old is not EMPTY_SPAN:
+            central[sizeclass].uncache_span(old)
+        span = central[sizeclass].cache_span(self)
+        self.alloc[sizeclass] = span
+        return span
+
+    def release_all(self) -> None:
+        """Give every cached span back to its mcentral (mcache.releaseAll)."""
+        for sc, span in enumerate(self.alloc):
+            if span is not EMPTY_SPAN:
+                self.alloc[sc] = EMPTY_SPAN
+                central[sc].uncache_span(span)
+
+
+allmcache: list[MCache] = []
+"""Every mcache not yet freed, for mem_stats; under _allmcache_lock."""
+_allmcache_lock = threading.Lock()
+flushed_nmalloc = [0] * NUM_SIZE_CLASSES  # counters of freed mcaches; _allmcache_lock
+
+mcache0 = MCache()
+mcache0_lock = threading.Lock()  # held around every use of mcache0
+
+
+def freemcache(pp: Any) -> None:
+    """Destroy P pp's mcache (Go's p.destroy: freemcache(pp.mcache)).
+
+    Spans go back to their mcentrals, counters into the totals; the P makes
+    a new mcache if it allocates again. Only pp's own M may call it, or a
+    caller sure that no thread runs on pp (teardown).
+    """
+    mc = pp.mcache
+    if mc is None:
+        return
+    pp.mcache = None
+    mc.release_all()
+    with _allmcache_lock:
+        for sc, n in enumerate(mc.nmalloc):
+            flushed_nmalloc[sc] += n
+            mc.nmalloc[sc] = 0
+        if mc is not mcache0 and mc in allmcache:
+            allmcache.remove(mc)
+
+
+def total_nmalloc() -> list[int]:
+    """Objects allocated per size class, every mcache included."""
+    with _allmcache_lock:
+        total = list(flushed_nmalloc)
+        for mc in allmcache:
+            for sc, n in enumerate(mc.nmalloc):
+                total[sc] += n
+    return total

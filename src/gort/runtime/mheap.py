@@ -1,0 +1,338 @@
+"""The page heap (Go's mheap.go, mpagealloc.go): arenas, page runs, spans.
+
+Memory comes from the OS in arenas: anonymous private mmaps of 64 MiB
+(``ARENA_BYTES``) that reserve address space only; the kernel commits a page
+when it is first touched. The heap grows into the current arena by at least
+1 MiB at a time, as Go's ``mheap.grow`` does, and counts what it has grown as
+``heap_sys``. Freshly grown pages have never been touched, so, like Go, the
+heap counts them as released (scavenged) until they are first allocated.
+
+Pages are numbered globally: arena k owns pages ``[base, base + npages)``
+and a one-page gap separates arenas, so two free runs never coalesce across
+an arena boundary. Free runs live in one of two ``RunSet``s: ``free`` (pages
+that may be resident) and ``scav`` (pages returned to the OS with
+``MADV_DONTNEED``, which read back as zeros). Allocation takes from ``free``
+first (warm pages), then ``scav``, then grows the heap.
+
+An ``MSpan`` is a run of pages in use: either cut into objects of one size
+class (a small span, owned by an mcentral or cached by one mcache) or one
+large object (more than 32 KiB, straight from the heap as in Go).
+
+Locking: ``MHeap.lock`` guards the run sets, the span table and the page
+counters. An mcentral may call into the heap with its own lock held
+(mcentral, then heap); the heap never calls an mcentral.
+"""
+
+from __future__ import annotations
+
+import mmap
+import threading
+from typing import Any
+
+from .sizeclasses import PAGE_SIZE, class_to_allocnpages, class_to_size
+
+ARENA_BYTES = 64 << 20
+ARENA_PAGES = ARENA_BYTES // PAGE_SIZE
+HEAP_GROW_PAGES = (1 << 20) // PAGE_SIZE  # grow by at least 1 MiB (Go's mheap.grow)
+# Freed large spans of up to 16 pages are kept whole for the next large
+# allocation of the same size, up to 256 pages in all: Go keeps a per-P page
+# cache for allocations under 16 pages for the same reason (no page search).
+LARGE_CACHE_MAX_NPAGES = 16
+LARGE_CACHE_PAGES = 256
+
+
+class Arena:
+    """One mmap reservation (Go's heapArena)."""
+
+    __slots__ = ("base", "mem", "npages", "used", "view")
+
+    def __init__(self, base: int, npages: int) -> None:
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000)
+        self.mem = mmap.mmap(-1, npages * PAGE_SIZE, flags=flags)
+        self.view = memoryview(self.mem)
+        self.base = base  # the global number of the first page
+        self.npages = npages
+        self.used = 0  # pages the heap has grown into (counted in heap_sys)
+
+
+class MSpan:
+    """A run of pages in use (Go's mspan).
+
+    Go keeps an allocation bitmap and a free index that allocation scans
+    forward; scanning a bitmap bit by bit is slow in Python, so a span keeps
+    a LIFO list of its free slot indexes instead (``freelist``): allocation
+    is one ``pop``, a free one ``append``, both atomic, and the allocation
+    count is ``nelems - len(freelist)``. LIFO reuse also hands out the slot
+    that was freed last, whose memory is still warm.
+
+    ``gens[slot]`` is the slot's generation stamp: it moves on at every
+    free, and a Buffer remembers the stamp it was allocated under, so a
+    second free or a use after free is caught even when the slot has been
+    allocated again since. ``views[slot]`` caches the memoryview of a slot
+    (made on first use), so a small allocation does not slice.
+
+    ``mcache`` is the mcache that caches this span, or None when it sits in
+    its mcentral (or is large). It is written under the mcentral's lock.
+    """
+
+    __slots__ = (
+        "arena",
+        "central",
+        "elemsize",
+        "freelist",
+        "gens",
+        "mcache",
+        "nelems",
+        "npages",
+        "offset",
+        "sizeclass",
+        "startpage",
+        "views",
+    )
+
+    def __init__(self, arena: Arena, startpage: int, npages: int, sizeclass: int) -> None:
+        self.arena = arena
+        self.startpage = startpage
+        self.npages = npages
+        self.offset = (startpage - arena.base) * PAGE_SIZE  # byte offset in the arena
+        self.sizeclass = sizeclass
+        self.mcache: Any = None
+        self.central: Any = None  # what free() returns an uncached slot to
+        if sizeclass:
+            self.elemsize = class_to_size[sizeclass]
+            self.nelems = npages * PAGE_SIZE // self.elemsize
+            self.freelist = list(range(self.nelems - 1, -1, -1))  # slot 0 pops first
+        else:
+            self.elemsize = npages * PAGE_SIZE
+            self.nelems = 1
+            self.freelist = []  # a large span is allocated as it is made
+        self.gens = [0] * self.nelems
+        self.views: list[memoryview | None] = [None] * self.nelems
+
+    @property
+    def alloc_count(self) -> int:
+        """Objects allocated from this span (Go's allocCount)."""
+        return self.nelems - len(self.freelist)
+
+    def makeview(self, slot: int) -> memoryview:
+        start = self.offset + slot * self.elemsize
+        view = self.arena.view[start : start + self.elemsize]
+        self.views[slot] = view
+        return view
+
+    def __repr__(self) -> str:
+        return (
+            f"<mspan pages {self.startpage}+{self.npages} class {self.sizeclass} "
+            f"{self.alloc_count}/{self.nelems}>"
+        )
+
+
+class RunSet:
+    """Free page runs that coalesce with their neighbours.
+
+    ``starts`` maps a run's first page to its length, ``ends`` its end (one
+    past the last page) to its first page, and ``bins`` groups the starts
+    by length so that a fit is found by size. All under MHeap.lock.
+    """
+
+    __slots__ = ("bins", "ends", "npages", "starts")
+
+    def __init__(self) -> None:
+        self.starts: dict[int, int] = {}
+        self.ends: dict[int, int] = {}
+        self.bins: dict[int, dict[int, None]] = {}
+        self.npages = 0
+
+    def _insert(self, start: int, n: int) -> None:
+        self.starts[start] = n
+        self.ends[start + n] = start
+        self.bins.setdefault(n, {})[start] = None
+        self.npages += n
+
+    def _remove(self, start: int) -> int:
+        n = self.starts.pop(start)
+        del self.ends[start + n]
+        b = self.bins[n]
+        del b[start]
+        if not b:
+            del self.bins[n]
+        self.npages -= n
+        return n
+
+    def add(self, start: int, n: int) -> None:
+        """Add a free run, merged with the runs that touch it."""
+        before = self.ends.get(start)
+        if before is not None:
+            n += self._remove(before)
+            start = before
+        if start + n in self.starts:
+            n += self._remove(start + n)
+        self._insert(start, n)
+
+    def take(self, n: int) -> int | None:
+        """First page of n pages cut from the best-fitting run, or None."""
+        b = self.bins.get(n)
+        if b:
+            start = next(iter(b))
+            self._remove(start)
+            return start
+        fits = [k for k in self.bins if k > n]
+        if not fits:
+            return None
+        k = min(fits)
+        start = next(iter(self.bins[k]))
+        self._remove(start)
+        self._insert(start + n, k - n)
+        return start
+
+    def take_largest(self, limit: int) -> tuple[int, int] | None:
+        """Up to limit pages from the end of the largest run (for the scavenger)."""
+        if not self.bins:
+            return None
+        k = max(self.bins)
+        start = next(iter(self.bins[k]))
+        self._remove(start)
+        if k > limit:
+            self._insert(start, k - limit)
+            return start + k - limit, limit
+        return start, k
+
+
+class MHeap:
+    """The page heap: arenas, free runs, spans in use, page counters."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.arenas: list[Arena] = []
+        self.free = RunSet()  # free pages that may be resident
+        self.scav = RunSet()  # free pages returned to the OS
+        self.spans: dict[int, MSpan] = {}  # start page -> span in use
+        self.pages_sys = 0  # grown into: heap_sys
+        self.pages_inuse = 0  # in spans: heap_inuse
+        self.peak_inuse = 0  # the scavenger's "recent peak" (it resets it)
+        # Large objects, counted here under the lock (small ones per mcache).
+        self.large_mallocs = 0
+        self.large_frees = 0
+        self.large_bytes = 0  # cumulative, for total_alloc
+        # npages -> free large spans kept whole (see LARGE_CACHE_PAGES); lock.
+        self.large_cache: dict[int, list[MSpan]] = {}
+        self.large_cached = 0  # pages in large_cache
+
+    # -- arenas and growth ---------------------------------------------
+
+    def _arena_of(self, page: int) -> Arena:
+        for arena in reversed(self.arenas):
+            if arena.base <= page:
+                return arena
+        raise AssertionError(f"page {page} outside every arena")
+
+    def grow(self, n: int) -> None:
+        """Grow into the current arena (a new one if it lacks n pages). Lock held."""
+        arena = self.arenas[-1] if self.arenas else None
+        if arena is None or arena.npages - arena.used < n:
+            base = arena.base + arena.npages + 1 if arena is not None else 0
+            arena = Arena(base, max(ARENA_PAGES, n))
+            self.arenas.append(arena)
+        g = min(max(n, HEAP_GROW_PAGES), arena.npages - arena.used)
+        self.scav.add(arena.base + arena.used, g)  # never touched: not resident
+        arena.used += g
+        self.pages_sys += g
+
+    # -- pages -----------------------------------------------------------
+
+    def _alloc_pages(self, n: int) -> int:
+        """First page of n free pages. Lock held."""
+        start = self.free.take(n)
+        if start is None:
+            start = self.scav.take(n)
+            if start is None:
+                self.grow(n)
+                start = self.scav.take(n)
+                assert start is not None
+        self.pages_inuse += n
+        if self.pages_inuse > self.peak_inuse:
+            self.peak_inuse = self.pages_inuse
+        return start
+
+    def alloc_span(self, sizeclass: int, central: Any) -> MSpan:
+        """A fresh span for a size class (mheap.alloc for mcentral.grow)."""
+        n = class_to_allocnpages[sizeclass]
+        with self.lock:
+            start = self._alloc_pages(n)
+            span = MSpan(self._arena_of(start), start, n, sizeclass)
+            span.central = central
+            self.spans[start] = span
+        return span
+
+    def free_span(self, span: MSpan) -> None:
+        """Return the pages of a span whose objects are all free."""
+        with self.lock:
+            self._free_span_locked(span)
+
+    def _free_span_locked(self, span: MSpan) -> None:
+        del self.spans[span.startpage]
+        self.free.add(span.startpage, span.npages)
+        self.pages_inuse -= span.npages
+
+    # -- large objects -----------------------------------------------------
+
+    def alloc_large(self, nbytes: int) -> MSpan:
+        n = -(-nbytes // PAGE_SIZE)
+        with self.lock:
+            self.large_mallocs += 1
+            self.large_bytes += n * PAGE_SIZE
+            cached = self.large_cache.get(n)
+            if cached:
+                self.large_cached -= n
+                return cached.pop()
+            start = self._alloc_pages(n)
+            span = MSpan(self._arena_of(start), start, n, 0)
+            span.central = self
+            self.spans[start] = span
+        return span
+
+    def free_uncached(self, span: MSpan, slot: int) -> None:
+        """Free a large object (a large span is never cached by an mcache)."""
+        n = span.npages
+        with self.lock:
+            self.large_frees += 1
+            if n <= LARGE_CACHE_MAX_NPAGES and self.large_cached + n <= LARGE_CACHE_PAGES:
+                self.large_cache.setdefault(n, []).append(span)  # gens[0] moved on: safe
+                self.large_cached += n
+            else:
+                self._free_span_locked(span)
+
+    def drain_large_cache(self) -> None:
+        """Give the kept large spans' pages back (scavenger, end of run)."""
+        with self.lock:
+            for spans in self.large_cache.values():
+                for span in spans:
+                    self._free_span_locked(span)
+            self.large_cache.clear()
+            self.large_cached = 0
+
+    # -- the scavenger's primitives (mgcscavenge.go) ---------------------
+
+    def retained_pages(self) -> int:
+        """Pages that may be resident: heap_sys - heap_released."""
+        return self.pages_sys - self.scav.npages
+
+    def take_unscavenged(self, limit: int) -> tuple[int, int] | None:
+        """Claim up to limit free resident pages for release (under the lock).
+
+        While they are released (outside the lock) they belong to neither
+        run set, so no allocation can hand them out meanwhile.
+        """
+        with self.lock:
+            return self.free.take_largest(limit)
+
+    def release(self, start: int, n: int) -> None:
+        """madvise(DONTNEED) a claimed run, then file it as scavenged."""
+        arena = self._arena_of(start)
+        arena.mem.madvise(mmap.MADV_DONTNEED, (start - arena.base) * PAGE_SIZE, n * PAGE_SIZE)
+        with self.lock:
+            self.scav.add(start, n)
+
+
+mheap_ = MHeap()
+"""The process's heap. It outlives gort.run, as Go's heap lives as long as the process."""
