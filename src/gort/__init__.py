@@ -8,6 +8,7 @@ Go's ``src/runtime``.
 
 from __future__ import annotations
 
+from . import net
 from .context import (
     Canceled,
     Context,
@@ -93,6 +94,7 @@ __all__ = [
     "init",
     "leaks",
     "mem_stats",
+    "net",
     "nilchan",
     "now",
     "num_goroutine",

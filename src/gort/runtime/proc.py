@@ -94,6 +94,15 @@ def current_g() -> G | None:
     return getattr(getcurrent(), "gp", None)
 
 
+def current_m() -> M | None:
+    """The M whose thread calls, or None (sysmon, helpers, foreign threads)."""
+    ident = threading.get_ident()
+    for m in sched.allm:
+        if m.ident == ident:
+            return m
+    return None
+
+
 # ---------------------------------------------------------------------------
 # Run queues. The owner appends and pops; others append (inject) or steal.
 
@@ -178,7 +187,17 @@ def inject(pp: P, gp: G) -> None:
     pp.runq.append(gp)
     m = pp.m
     if m is not None and m.parked:
-        m.park.wakeup()
+        notewakeup(m)
+
+
+def notewakeup(m: M) -> None:
+    """Wake m from stopm, whether it sleeps on its note or in the poller
+    (read after the caller queued the work: see "delicate dance")."""
+    m.park.wakeup()
+    if sched.pollm is m:
+        brk = sched.netpoll_break
+        if brk is not None:
+            brk()
 
 
 def ready(gp: G, next: bool = True) -> None:
@@ -219,7 +238,7 @@ def wakep() -> None:
     for pp in sched.allp:
         m = pp.m
         if m is not None and m.parked and pp.status == P_RUNNING:
-            m.park.wakeup()
+            notewakeup(m)
             return
 
 
@@ -652,7 +671,9 @@ def stopm(m: M, pp: P) -> G | None:
         sched.nmidle += 1
         checkdead()
     if not sched.exiting:
-        m.park.sleep(_time.sleep_delay(pp))
+        block = sched.netpoll_block
+        if block is None or not block(m, pp):
+            m.park.sleep(_time.sleep_delay(pp))
     with sched.lock:
         sched.nmidle -= 1
     m.parked = False
@@ -749,7 +770,7 @@ def procresize(n: int) -> None:
             pp.status = P_DEAD
             _drain_unstarted(pp)
             if pp.m is not None:
-                pp.m.park.wakeup()
+                notewakeup(pp.m)
         for i in range(old, n):
             if i < len(sched.allp):
                 pp = sched.allp[i]
@@ -758,7 +779,7 @@ def procresize(n: int) -> None:
                 sched.allp.append(pp)
             pp.status = P_RUNNING
             if pp.m is not None:
-                pp.m.park.wakeup()  # still finishing its goroutines: it carries on
+                notewakeup(pp.m)  # still finishing its goroutines: it carries on
             else:
                 started.append(_allocm(pp))
     for m in started:
@@ -964,6 +985,9 @@ def _exit_locked(kind: str, value: Any) -> bool:
         pp.preempt = True  # sends every schedule() to its slow path, which sees the end
     for m in sched.allm:
         m.park.wakeup()
+    brk = sched.netpoll_break
+    if brk is not None:
+        brk()  # the M blocked in the poller
     hook = sched.on_exit
     if hook is not None:
         hook()

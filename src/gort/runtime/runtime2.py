@@ -290,6 +290,13 @@ class Sched:
         # goroutine waits for I/O. None and "no waiters" until a poller exists.
         self.netpoll: Callable[[float], list[G]] | None = None
         self.netpoll_waiters: Callable[[], bool] = _no_waiters
+        # The rest of the poller's hooks (netpoll.py installs them with the
+        # poller): stopm's blocking poll, netpollBreak, the poller itself.
+        self.netpoll_block: Callable[[M, P], bool] | None = None
+        self.netpoll_break: Callable[[], None] | None = None
+        self.poller: Any = None
+        self.pollm: M | None = None  # the M blocked in the poller (Go: lastpoll == 0)
+        self.lastpoll = 0.0  # when the poller was last polled (sysmon polls after 10 ms)
         self.stop_hooks: list[Callable[[], None]] = []  # stop sysmon, helpers...
         self.close_hooks: list[Callable[[], None]] = []  # release descriptors, handlers
 

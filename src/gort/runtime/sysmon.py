@@ -30,7 +30,7 @@ from types import FrameType
 from . import schedtrace
 from .mgcscavenge import scavenger
 from .preempt import Preempter
-from .proc import _gbody
+from .proc import _gbody, ready_remote
 from .runtime2 import FORCE_PREEMPT_NS, G, Note, P, sched
 from .traceback import format_frames, is_runtime_file
 
@@ -38,6 +38,7 @@ SYSMON_MIN_DELAY = 20e-6  # seconds
 SYSMON_MAX_DELAY = 10e-3
 SYSMON_IDLE_ROUNDS = 50  # rounds with nothing to do before the delay starts doubling
 FORCE_PREEMPT = FORCE_PREEMPT_NS / 1e9
+SYSMON_POLL_PERIOD = 10e-3  # proc.go sysmon: lastpoll+10*1000*1000 < now
 
 
 class Sysmon:
@@ -84,6 +85,7 @@ class Sysmon:
             now = monotonic()
             self.retake(now)
             nextscav = scavenger.tick(now)  # returns free pages to the OS, paced
+            self.poll(now)
             # As in Go, only a P retaken from a syscall resets the back-off,
             # not a preemption, and gort's design never retakes a P: sysmon
             # settles at 10 ms a round (it took the GIL every 20 us while a
@@ -92,6 +94,17 @@ class Sysmon:
             if now >= nexttrace:
                 self._trace(now)
                 nexttrace = now + period  # as Go: a period after the last line
+
+    def poll(self, now: float) -> None:
+        """Poll the network if nobody has for 10 ms (every M busy running
+        goroutines): the goroutines it readies go to their home Ps."""
+        poll = sched.netpoll
+        last = sched.lastpoll
+        if poll is None or not last or now - last < SYSMON_POLL_PERIOD:
+            return
+        sched.lastpoll = now
+        for gp in poll(0.0):
+            ready_remote(gp)
 
     def _all_idle(self) -> bool:
         return sched.nmidle >= sched.mcount

@@ -1,0 +1,1 @@
+"""gort's internal packages, after Go's ``internal/``: not public API."""
