@@ -200,6 +200,24 @@ class Body:
         return True
 
 
+class _NoBody(Body):
+    """The body of a request without one (Go's http.NoBody): shared, always at EOF."""
+
+    __slots__ = ()
+
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
+NO_BODY: Body = _NoBody(None)
+
+
 class Request:
     """An HTTP request as a handler receives it (Go's http.Request, server side)."""
 
@@ -215,8 +233,6 @@ class Request:
         "method",
         "pattern",
         "proto",
-        "proto_major",
-        "proto_minor",
         "remote_addr",
         "transfer_encoding",
         "url",
@@ -226,12 +242,10 @@ class Request:
         self.method = method
         self.url = url
         self.proto = proto
-        self.proto_major = 1
-        self.proto_minor = 1 if proto == "HTTP/1.1" else 0
         self.header = header
-        self.body = Body(None)
+        self.body = NO_BODY
         self.content_length = 0  # -1: unknown (chunked), as Go's
-        self.transfer_encoding: list[str] = []
+        self.transfer_encoding: list[str] | tuple[()] = ()
         self.close = False  # the client asked to close after this request
         self.host = ""
         self.remote_addr = ""
@@ -239,6 +253,14 @@ class Request:
         self._path_values: dict[str, str] | None = None
         self._conn: _Conn | None = None
         self._ctx: Any = None
+
+    @property
+    def proto_major(self) -> int:
+        return 1
+
+    @property
+    def proto_minor(self) -> int:
+        return 1 if self.proto == "HTTP/1.1" else 0
 
     def context(self) -> Any:
         """The request's context: cancelled when the client goes away, when the
@@ -287,6 +309,7 @@ class Request:
 
 
 _methods: dict[bytes, str] = {}
+_PROTOS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 
 class RequestReader:
@@ -353,6 +376,9 @@ class RequestReader:
         self._in_hdr = False
         if self.error is not None:
             return  # nothing after a bad request is served
+        if self._hdr_fields > self.limit:
+            self._fail(ProtocolError(431))
+            return
         p = self._parser
         m = p.get_method()
         method = _methods.get(m)
@@ -362,11 +388,16 @@ class RequestReader:
                 _methods[m] = method
         version = p.get_http_version()
         header = self._header
+        target = self._url
         try:
-            req = Request(method, parse_target(self._url), "HTTP/" + version, header)
+            if target[:1] == b"/" and b"?" not in target:
+                url = URL(target.decode("latin-1"), "")  # the common case, inline
+            else:
+                url = parse_target(target)
         except ProtocolError as e:
             self._fail(e)
             return
+        req = Request(method, url, _PROTOS.get(version) or "HTTP/" + version, header)
         req.remote_addr = self.remote_addr
         req.close = not p.should_keep_alive()
         req._conn = self.conn
@@ -391,9 +422,13 @@ class RequestReader:
         elif cl is not None:
             n = int(cl[0])  # llhttp has checked it: digits only, exactly one field
             req.content_length = n
-            body = Body(self) if n else Body(None)
+            if not n:
+                self.ready.append(req)
+                return
+            body = Body(self)
         else:
-            body = Body(None)
+            self.ready.append(req)
+            return
         req.body = body
         self._body = body
         self.ready.append(req)

@@ -36,6 +36,7 @@ log = logging.getLogger("gort.http")
 
 BUFFER_BEFORE_CHUNKING = 2048  # Go's bufferBeforeChunkingSize
 MAX_POST_HANDLER_READ_BYTES = 256 << 10  # Go's maxPostHandlerReadBytes
+RST_AVOIDANCE_DELAY = 0.5  # Go's rstAvoidanceDelay
 DEFAULT_MAX_HEADER_BYTES = 1 << 20
 
 # connection states (Go's ConnState)
@@ -204,7 +205,7 @@ class ResponseWriter:
             if code == 100:
                 self._wrote_continue = True
             hdr = _serialize(h)[0] if h else b""
-            self._conn.write(status_line(self._req.proto_minor == 1, code) + hdr + b"\r\n")
+            self._conn.write(status_line(self._req.proto == "HTTP/1.1", code) + hdr + b"\r\n")
             return
         self._wrote_header = True
         self._status = code
@@ -266,7 +267,7 @@ class ResponseWriter:
         self._committed = True
         req = self._req
         code = self._status
-        is11 = req.proto_minor == 1
+        is11 = req.proto == "HTTP/1.1"
         allowed = body_allowed_for_status(code)
         body = req.body
         if not body.done:
@@ -425,10 +426,12 @@ class _Conn:
                     self._handler_failed(w, req, e)
                     return
                 finally:
-                    req.body._closed = True
+                    req.body.close()
                     if self._cancel is not None:
                         self._end_context()
                 if w.close_after or srv._shutting:
+                    if not req.body.done:
+                        self._close_write_and_wait()
                     return
                 if not ready:
                     self.state = STATE_IDLE
@@ -509,14 +512,39 @@ class _Conn:
                 + text
             )
         except OSError:
+            return
+        self._close_write_and_wait()
+
+    def _close_write_and_wait(self) -> None:
+        """Go's closeWriteAndWait: half-close, then give the client time to read
+        the answer before the close, which would reset the connection (and lose
+        the answer) while its unread request bytes sit in our buffer. Go sleeps
+        500 ms; reading and dropping those bytes meanwhile makes the reset rarer."""
+        rwc = self.rwc
+        try:
+            rwc.close_write()
+            rwc.set_read_deadline(time.monotonic() + RST_AVOIDANCE_DELAY)
+            while rwc.read(READ_SIZE):
+                pass
+        except OSError:
             pass
 
     def _handler_failed(self, w: ResponseWriter, req: Request, e: Exception) -> None:
-        """A handler raised: log it (unless it is the client going away or
-        ErrAbortHandler), answer 500 if nothing was sent yet, and close."""
-        if e is not self._write_err and not isinstance(e, ErrAbortHandler):
+        """A handler raised: log it (unless it is the client going away, a bad
+        body, or ErrAbortHandler), answer 500 (400 for a bad body) if nothing
+        was sent yet, and close."""
+        if isinstance(e, ProtocolError):
+            if not w._committed:
+                self._reject(e)
+            return
+        quiet = (
+            e is self._write_err
+            or isinstance(e, ErrAbortHandler)
+            or (isinstance(e, EOFError) and self.reader.eof)
+        )
+        if not quiet:
             log.error("http: panic serving %s: %s", self.remote_addr, e, exc_info=e)
-        if not w._committed and self._write_err is None:
+        if not w._committed and self._write_err is None and not self.reader.eof:
             try:
                 self.rwc.write(_INTERNAL_ERROR)
             except OSError:

@@ -1,0 +1,265 @@
+"""``python -m gort.http [--bind H:P] [--workers N] module:app``: serve a WSGI
+application or a gort handler.
+
+Without --workers the app is served by this process (one gort runtime).
+With --workers N this process becomes a supervisor (no runtime of its own)
+that forks N workers, each running a gort runtime on the same port
+(SO_REUSEPORT: the kernel spreads connections over them); it restarts a
+worker that dies, and on SIGTERM or SIGINT it asks every worker to shut down
+gracefully (stop accepting, finish the requests in flight) and exits when
+they have. That is how a GIL build of Python uses every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gort
+
+from .servemux import ServeMux
+from .server import HandlerFunc, Server, as_handler_func
+from .wsgi import wsgi
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def load_app(spec: str) -> Any:
+    """The object named by "module:attr" (attr may be dotted; "app" by default)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name:
+        raise SystemExit(f"gort.http: bad app {spec!r} (want module:app)")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj: Any = importlib.import_module(module_name)
+    for part in (attr or "app").split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise SystemExit(f"gort.http: {module_name} has no attribute {attr!r}") from None
+    return obj
+
+
+def is_handler(app: Any) -> bool:
+    """True for a gort handler (w, r); False for a WSGI app (environ, start_response).
+
+    ServeMux and objects with serve_http are handlers; a function is a handler
+    when its parameters are annotated with ResponseWriter/Request or are named
+    (w, r); anything else is taken for WSGI (Flask, Django...)."""
+    if isinstance(app, ServeMux) or hasattr(app, "serve_http"):
+        return True
+    try:
+        params = list(inspect.signature(app).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if len(params) != 2:
+        return False
+    ann = " ".join(str(p.annotation) for p in params)
+    if "ResponseWriter" in ann or "Request" in ann:
+        return True
+    return [p.name for p in params] == ["w", "r"]
+
+
+def make_handler(app: Any, interface: str, multiprocess: bool) -> HandlerFunc:
+    if interface == "handler" or (interface == "auto" and is_handler(app)):
+        return as_handler_func(app)
+    return wsgi(app, multiprocess=multiprocess)
+
+
+def _split_bind(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit():
+        raise SystemExit(f"gort.http: bad --bind {bind!r} (want HOST:PORT)")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def serve_main(handler: HandlerFunc, bind: str, reuse_port: bool, opts: argparse.Namespace) -> int:
+    """The body of one runtime: listen, serve, and on SIGTERM/SIGINT shut down gracefully."""
+    from .. import net
+
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    old_wakeup = signal.set_wakeup_fd(wfd)
+    old = {s: signal.signal(s, lambda *_: None) for s in SIGNALS}
+    try:
+        ln = net.listen("tcp", bind, reuse_port=reuse_port)
+        srv = Server(
+            handler=handler,
+            read_header_timeout=opts.read_header_timeout,
+            idle_timeout=opts.idle_timeout,
+        )
+        done = gort.chan()
+
+        def serve() -> None:
+            srv.serve(ln)
+            done.close()
+
+        gort.go(serve)
+        role = f"worker {os.getpid()}" if reuse_port else f"pid {os.getpid()}"
+        print(f"gort.http: {role} serving on http://{ln.addr}", flush=True)
+        sig = 0
+        while sig not in SIGNALS:  # the wakeup fd sees every handled signal (SIGURG too)
+            got = gort.syscall(os.read, rfd, 1)  # the C handler writes the signal number
+            sig = got[0] if got else signal.SIGTERM
+        print(f"gort.http: {role} got signal {sig}; draining", flush=True)
+        ctx, cancel = gort.with_timeout(gort.background(), opts.shutdown_timeout)
+        err = srv.shutdown(ctx)
+        cancel()
+        done.recv()
+        return 0 if err is None else 1
+    finally:
+        signal.set_wakeup_fd(old_wakeup)
+        for s, h in old.items():
+            signal.signal(s, h)
+        os.close(rfd)
+        os.close(wfd)
+
+
+def run_single(handler: HandlerFunc, opts: argparse.Namespace, reuse_port: bool = False) -> int:
+    result: int = gort.run(serve_main, handler, opts.bind, reuse_port, opts, procs=opts.procs)
+    return result
+
+
+class Supervisor:
+    """The parent of --workers N: forks workers, restarts the dead, drains on a signal.
+
+    Runs no gort runtime (so forking is safe). Its own socket is bound with
+    SO_REUSEPORT but never listens: it reserves the port (and resolves port 0)
+    without taking a share of the connections."""
+
+    def __init__(self, n: int, run_worker: Callable[[str], int], bind: str) -> None:
+        self.n = n
+        self.run_worker = run_worker
+        host, port = _split_bind(bind)
+        self.reserve = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.reserve.bind((host, port))
+        bound_host, bound_port = self.reserve.getsockname()[:2]
+        self.bind = f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{host}:{bound_port}"
+        self.children: dict[int, int] = {}  # pid -> worker slot
+        self.stopping = False
+
+    def spawn(self, slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                for s in (*SIGNALS, signal.SIGCHLD):
+                    signal.signal(s, signal.SIG_DFL)
+                self.reserve.close()
+                code = self.run_worker(self.bind)
+            except BaseException as e:  # a worker never returns into the parent's code
+                import traceback
+
+                traceback.print_exc()
+                code = e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.children[pid] = slot
+
+    def run(self) -> int:
+        rfd, wfd = os.pipe()
+        os.set_blocking(wfd, False)
+        os.set_blocking(rfd, False)
+        signal.set_wakeup_fd(wfd)
+        for s in (*SIGNALS, signal.SIGCHLD):
+            signal.signal(s, lambda *_: None)
+        print(
+            f"gort.http: supervisor {os.getpid()} on http://{self.bind}, {self.n} workers",
+            flush=True,
+        )
+        for slot in range(self.n):
+            self.spawn(slot)
+        deadline = None
+        import select
+
+        while self.children:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([rfd], [], [], timeout)
+            sigs = b""
+            if ready:
+                try:
+                    sigs = os.read(rfd, 64)
+                except BlockingIOError:
+                    pass
+            if not self.stopping and any(s in sigs for s in SIGNALS):
+                self.stopping = True
+                print("gort.http: supervisor draining workers", flush=True)
+                for pid in self.children:
+                    _kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 60.0
+            if deadline is not None and time.monotonic() >= deadline:
+                for pid in self.children:
+                    _kill(pid, signal.SIGKILL)
+            self._reap()
+        self.reserve.close()
+        return 0
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            slot = self.children.pop(pid, None)
+            if slot is None or self.stopping:
+                continue
+            print(f"gort.http: worker {pid} exited ({_describe(status)}); restarting", flush=True)
+            time.sleep(0.1)  # a worker that dies at start must not spin the parent
+            self.spawn(slot)
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"status {os.waitstatus_to_exitcode(status)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m gort.http", description=__doc__.split("\n\n")[0])
+    ap.add_argument("app", help="module:app, a WSGI application or a gort handler")
+    ap.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT (default 127.0.0.1:8000)")
+    ap.add_argument("--workers", type=int, default=0, help="prefork N worker processes")
+    ap.add_argument("--procs", type=int, default=None, help="GOMAXPROCS of each runtime")
+    ap.add_argument(
+        "--interface", choices=("auto", "wsgi", "handler"), default="auto", help="what app is"
+    )
+    ap.add_argument("--read-header-timeout", type=float, default=None)
+    ap.add_argument("--idle-timeout", type=float, default=None)
+    ap.add_argument("--shutdown-timeout", type=float, default=30.0)
+    opts = ap.parse_args(argv)
+    app = load_app(opts.app)
+    handler = make_handler(app, opts.interface, multiprocess=opts.workers > 0)
+    if opts.workers <= 0:
+        return run_single(handler, opts)
+
+    def run_worker(bind: str) -> int:
+        opts.bind = bind
+        return run_single(handler, opts, reuse_port=True)
+
+    return Supervisor(opts.workers, run_worker, opts.bind).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
