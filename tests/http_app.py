@@ -34,6 +34,7 @@ def pid(w: http.ResponseWriter, r: http.Request) -> None:
 
 
 def slow(w: http.ResponseWriter, r: http.Request) -> None:
+    print(f"slow request started in {os.getpid()}", flush=True)
     gort.sleep(float(r.url.query().get("s", ["0.5"])[0]))
     w.write(b"done")
 

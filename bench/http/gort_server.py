@@ -24,6 +24,9 @@ def hello(w: http.ResponseWriter, r: http.Request) -> None:
         w.write(HELLO)
 
 
+handler = hello  # python -m gort.http gort_server:handler
+
+
 def main() -> None:
     port = int(sys.argv[1])
     kind = sys.argv[2] if len(sys.argv) > 2 else "hello"
