@@ -20,8 +20,9 @@ import pytest
 
 import gort
 import gort.http as ghttp
-from gort import net
 from httpproc import ServerProc
+
+net = pytest.importorskip("gort.net")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 from httpproc import ServerProc
 
 pytestmark = pytest.mark.timeout(120)
+pytest.importorskip("gort.net")
 
 
 def _pid(s: ServerProc) -> int:

@@ -662,9 +662,7 @@ class Server:
         if self._shutting:
             return ErrServerClosed
         addr = self.addr or ":80"
-        from .. import net
-
-        ln = net.listen("tcp", addr)
+        ln = _net().listen("tcp", addr)
         return self.serve(ln)
 
     def serve(self, ln: Any) -> ServerClosedError:
@@ -750,7 +748,7 @@ class Server:
             if i == 0:
                 if self._ctx_cancel is not None:
                     self._ctx_cancel()
-                return ctx.err()  # type: ignore[no-any-return,union-attr]
+                return ctx.err()  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the listeners and every connection now (Go's Close)."""
@@ -769,6 +767,13 @@ class Server:
 _TEMPORARY_ACCEPT_ERRORS = frozenset(
     {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED, errno.EAGAIN}
 )
+
+
+def _net() -> Any:
+    """gort.net, imported when first needed (it starts nothing at import)."""
+    import importlib
+
+    return importlib.import_module("gort.net")
 
 
 def listen_and_serve(addr: str, handler: Handler | HandlerFunc | None = None) -> ServerClosedError:
