@@ -12,12 +12,13 @@ import contextvars
 from collections.abc import Callable
 from time import monotonic
 from typing import Any
+from weakref import ReferenceType, ref
 
 from .runtime.chan import Chan, selectnbsend
 from .runtime.panic import Panic
-from .runtime.proc import checkpoint, getg, gopark, gosched, ready, spawn_local
+from .runtime.proc import checkpoint, getg, gopark, gosched, spawn_local
 from .runtime.runtime2 import WAIT_SLEEP, G
-from .runtime.time import TimerState, addtimer
+from .runtime.time import TimerState, addtimer, duration, readytimer
 from .runtime.time import _tlock as timers_lock
 
 
@@ -27,19 +28,30 @@ def now() -> float:
 
 
 def _wake(gp: G, seq: int) -> None:
-    ready(gp, next=False)  # timers fire from the scheduler: keep their order
+    """A sleep's timer fired; gp.param holds the seq of the sleep it ends
+    (anything else: that sleep was left by an exception, see _unsleep)."""
+    if gp.param == seq:
+        readytimer(gp)
+
+
+def _unsleep(gp: G) -> None:
+    """gopark's clean-up for sleep: the entry left in the heap goes stale."""
+    gp.param = None
+    gp.p.timers_stale += 1
 
 
 def sleep(d: float) -> None:
     """Pause the calling goroutine for at least d seconds."""
     gp = getg("gort.sleep")
+    if d.__class__ is not float:
+        d = duration(d, "gort.sleep")
     if d <= 0:
         gosched()
         return
-    pp = gp.p
-    assert pp is not None
-    addtimer(pp, monotonic() + d, _wake, gp)
-    gopark(gp, WAIT_SLEEP)
+    if d != d:
+        duration(d, "gort.sleep")  # NaN: ValueError
+    gp.param = addtimer(gp.p, monotonic() + d, _wake, gp)
+    gopark(gp, WAIT_SLEEP, _unsleep, gp)
 
 
 class Timer(TimerState):
@@ -55,6 +67,7 @@ class Timer(TimerState):
         _call: str = "gort.Timer",
     ) -> None:
         gp = checkpoint(_call)
+        d = duration(d, _call)
         self._period = 0.0  # TimerState's fields, set here: a call less per timer
         self._fn = _fn
         # after_func's goroutine runs in a copy of its caller's context, as
@@ -68,26 +81,27 @@ class Timer(TimerState):
         """The channel the time is sent on (None for an after_func timer).
 
         Made on first use, by the reader or by the expiry: most timers are
-        stopped before anyone looks (timeouts that did not happen).
+        stopped before anyone looks (timeouts that did not happen). The
+        channel holds the timer (``Chan.timer``), as the heap does not.
         """
         if self._c is None and self._fn is None:
             with timers_lock:  # the reader and the expiry may race here
                 if self._c is None:
-                    self._c = Chan(1)
+                    c = Chan(1)
+                    c.timer = self
+                    self._c = c
         return self._c
 
     def _fire(self, now: float) -> None:
         if self._fn is None:
-            selectnbsend(self.c, now, next=False)  # type: ignore[arg-type]
+            selectnbsend(self.c, now, readytimer)  # type: ignore[arg-type]
         else:
             spawn_local(self._pp, self._fn, self._ctx)  # type: ignore[arg-type]
 
     def reset(self, d: float) -> bool:
         """Re-arm the timer for d from now; True if it was pending."""
         gp = getg("gort.Timer.reset")
-        was = super().stop()
-        self._arm(gp.p, d)
-        return was
+        return self._rearm(gp.p, duration(d, "gort.Timer.reset"))
 
 
 class Ticker(TimerState):
@@ -97,14 +111,15 @@ class Ticker(TimerState):
 
     def __init__(self, d: float) -> None:
         gp = checkpoint("gort.Ticker")
-        if d <= 0:
+        if duration(d, "gort.Ticker") <= 0:
             raise Panic("non-positive interval for NewTicker")
         super().__init__(period=d)
         self.c = Chan(1)
+        self.c.timer = self  # the channel keeps the ticker: the heap holds it weakly
         self._arm(gp.p, d)
 
     def _fire(self, now: float) -> None:
-        selectnbsend(self.c, now, next=False)
+        selectnbsend(self.c, now, readytimer)
 
     def stop(self) -> None:  # type: ignore[override]
         """Turn the ticker off; no more ticks are sent (Go's Ticker.Stop)."""
@@ -113,20 +128,38 @@ class Ticker(TimerState):
     def reset(self, d: float) -> None:
         """Stop the ticker and restart it with period d."""
         gp = getg("gort.Ticker.reset")
-        if d <= 0:
+        if duration(d, "gort.Ticker.reset") <= 0:
             raise Panic("non-positive interval for Ticker.Reset")
-        super().stop()
-        self._period = d
-        self._arm(gp.p, d)
+        self._rearm(gp.p, d, period=d)
+
+
+def _after_fire(wr: ReferenceType[Chan], seq: int) -> None:
+    c = wr()
+    if c is not None:  # else the program dropped the channel: nobody can receive
+        selectnbsend(c, monotonic(), readytimer)
 
 
 def after(d: float) -> Chan:
-    """A channel that receives the time once, d seconds from now."""
-    c = Timer(d, _call="gort.after").c
-    assert c is not None
+    """A channel that receives the time once, d seconds from now.
+
+    No Timer object: the heap holds the channel weakly, so a timeout the
+    program dropped costs nothing until its entry is swept.
+    """
+    gp = checkpoint("gort.after")
+    d = duration(d, "gort.after")
+    c = Chan(1)
+    addtimer(gp.p, monotonic() + d, _after_fire, ref(c))
     return c
+
+
+class _FuncTimer(Timer):
+    """after_func's timer: held strongly by the heap, as it must run though
+    nobody holds it."""
+
+    __slots__ = ()
+    _weak = False
 
 
 def after_func(d: float, fn: Callable[[], Any]) -> Timer:
     """Run fn in its own goroutine after d; stop() on the result prevents it."""
-    return Timer(d, _fn=fn, _call="gort.after_func")
+    return _FuncTimer(d, _fn=fn, _call="gort.after_func")

@@ -3,8 +3,8 @@
 Invariants (chan.go's header, unchanged):
 
 * At least one of ``sendq`` and ``recvq`` is empty, except for sudogs of
-  selects that another channel already completed (they are skipped and
-  removed lazily).
+  selects that another channel already completed (a waker that meets one
+  skips it; its select unlinks the rest when it wakes).
 * For buffered channels: a non-empty buffer implies an empty ``recvq``; a
   buffer with room implies an empty ``sendq``.
 
@@ -28,16 +28,17 @@ while holding this lock"); the value is stored in the sudog before.
 
 from __future__ import annotations
 
-import itertools
+import operator
+import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 from greenlet import getcurrent
 
 from .panic import Panic, outside
-from .proc import gopark, preemptcheck, ready, runqput, schedule
+from .proc import gopark, inject, preemptcheck, ready, runqput, schedule
 from .runtime2 import (
     G_RUNNABLE,
     G_WAITING,
@@ -47,11 +48,17 @@ from .runtime2 import (
     WAIT_CHAN_SEND_NIL,
     G,
     Sudog,
+    WaitQ,
     sched,
 )
 
-_chanids = itertools.count(1)
 _lockinit = threading.Lock()
+
+# The buffer of a channel that has never buffered a value: a deque costs
+# 600 bytes, and most channels (unbuffered ones, timeouts that never fire)
+# never need one. Empty and immutable: reads see an empty buffer, and the
+# first append (AttributeError) makes the real deque.
+_NOBUF = cast("deque[Any]", ())
 
 
 def lockof(c: Chan) -> threading.Lock:
@@ -66,24 +73,12 @@ def lockof(c: Chan) -> threading.Lock:
     return lock
 
 
-def dequeue(q: deque[Sudog]) -> Sudog | None:
-    """Pop the first waiter that can still take an operation.
-
-    A select's sudog is only valid if this caller wins its token (Go's
-    selectDone CAS); the losers are dropped here.
-    """
-    while q:
-        sg = q.popleft()
-        tok = sg.token
-        if tok is None:
-            return sg
-        try:
-            tok.pop()
-        except IndexError:
-            continue
-        sg.g.param = sg
-        return sg
-    return None
+def bufput(c: Chan, v: Any) -> None:
+    """Append v to c's buffer, making the buffer on first use."""
+    buf = c.buf
+    if buf is _NOBUF:
+        buf = c.buf = deque()
+    buf.append(v)
 
 
 def _lockop(c: Chan) -> None:
@@ -92,14 +87,31 @@ def _lockop(c: Chan) -> None:
     lockof(c).acquire()
 
 
-def _winselect(sg: Sudog, q: deque[Sudog]) -> Sudog | None:
-    """sg, just popped from q, belongs to a select: win it or find another."""
-    try:
-        sg.token.pop()  # type: ignore[union-attr]
-    except IndexError:
-        return dequeue(q)
-    sg.g.param = sg
-    return sg
+def unpark(c: Chan, q: WaitQ, sg: Sudog) -> None:
+    """A park on c was left by an exception (the run's end unwinding the
+    goroutine, an asynchronous exception): take sg out of q if no waker did.
+
+    The clean-up of gopark's contract (see gopark): without it a channel
+    that outlives the run would hand a later value to a dead goroutine.
+    Always locks: this is not a hot path, and it may run while other Ms
+    still run.
+    """
+    with lockof(c):
+        q.remove(sg)
+    sg.elem = None
+
+
+def _capacity(cap: Any) -> int:
+    if isinstance(cap, bool) or not isinstance(cap, int):
+        try:
+            cap = operator.index(cap)
+        except TypeError:
+            raise TypeError(
+                f"gort.chan: capacity must be an int, not {type(cap).__name__}"
+            ) from None
+    if cap < 0 or cap > sys.maxsize:
+        raise ValueError("makechan: size out of range")
+    return int(cap)
 
 
 class Chan:
@@ -111,29 +123,32 @@ class Chan:
         "capacity",
         "closed",
         "dataqsiz",
-        "id",
         "lock",
         "recvq",
         "sendq",
+        "timer",
     )
 
     def __init__(self, cap: int = 0) -> None:
-        if cap < 0:
-            raise ValueError("makechan: size out of range")
-        self.buf: deque[Any] = deque()
+        if cap.__class__ is not int or not 0 <= cap <= sys.maxsize:
+            cap = _capacity(cap)
+        self.buf = _NOBUF  # a deque from the first buffered value on
         self.capacity = cap
         # The room a send may fill: the capacity, and -1 once closed, so that
         # a send's fast path needs no separate test of closed.
         self.dataqsiz = cap
         self.closed = False
-        self.recvq: deque[Sudog] = deque()
-        self.sendq: deque[Sudog] = deque()
+        self.recvq = WaitQ()
+        self.sendq = WaitQ()
         self.lock: threading.Lock | None = None  # made by lockof on first use
-        self.id = next(_chanids)  # select's lock order
+        # The Timer or Ticker that sends on this channel (Go 1.23's
+        # hchan.timer): holding the channel keeps it alive, while the timer
+        # heap holds the timer only weakly (time.py).
+        self.timer: Any = None
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
-        return f"<gort.chan {self.id} {len(self.buf)}/{self.capacity}{state}>"
+        return f"<gort.chan {id(self):#x} {len(self.buf)}/{self.capacity}{state}>"
 
     @property
     def cap(self) -> int:
@@ -148,10 +163,18 @@ class Chan:
         if locking:
             _lockop(self)
         recvq = self.recvq
-        if recvq:  # a receiver waits, so the channel is open (close wakes them all)
-            sg: Sudog | None = recvq.popleft()
-            if sg.token is not None:  # type: ignore[union-attr]
-                sg = _winselect(sg, recvq)  # type: ignore[arg-type]
+        sg = recvq.first
+        if sg is not None:  # a receiver waits, so the channel is open (close wakes them all)
+            # recvq.dequeue(), inlined for the hand-off's hot path.
+            nxt = sg.next
+            recvq.first = nxt
+            if nxt is None:
+                recvq.last = None
+            else:
+                nxt.prev = None
+                sg.next = None
+            if sg.token is not None:
+                sg = _winselect(sg, recvq)
             if sg is not None:
                 sg.elem = v
                 sg.success = True
@@ -160,10 +183,13 @@ class Chan:
                     ready(sg.g)
                     return
                 # ready(sg.g), inlined on the hot path of a hand-off: with one
-                # M, sg.g's home is this P and it goes to runnext.
+                # M, sg.g's home is this P and it goes to runnext...
                 gp = sg.g
                 gp.status = G_RUNNABLE
                 pp = gp.p
+                if pp.m.parked:  # ...unless the caller is not that M (B5)
+                    inject(pp, gp)
+                    return
                 old = pp.runnext
                 pp.runnext = gp
                 if old is not None:
@@ -171,7 +197,10 @@ class Chan:
                 return
         buf = self.buf
         if len(buf) < self.dataqsiz:  # never once closed: dataqsiz is -1
-            buf.append(v)
+            try:
+                buf.append(v)
+            except AttributeError:  # the first buffered value: make the deque
+                self.buf = deque((v,))
             if locking:
                 self.lock.release()  # type: ignore[union-attr]
             return
@@ -190,12 +219,23 @@ class Chan:
             sg = gp.sudog = Sudog(gp)
         sg.elem = v
         sg.success = False
-        self.sendq.append(sg)
+        q = self.sendq
+        last = q.last  # q.enqueue(sg), inlined
+        if last is None:
+            q.first = sg
+        else:
+            last.next = sg
+            sg.prev = last
+        q.last = sg
         gp.status = G_WAITING
         gp.waitreason = WAIT_CHAN_SEND
         if locking:
             self.lock.release()  # type: ignore[union-attr]
-        schedule(gp, gp.p)
+        try:
+            schedule(gp, gp.p)
+        except BaseException:
+            unpark(self, q, sg)
+            raise
         if not sg.success:
             sg.elem = None
             raise Panic("send on closed channel")
@@ -212,9 +252,9 @@ class Chan:
         sendq = self.sendq
         if buf:
             v = buf.popleft()
-            if sendq:
+            if sendq.first is not None:
                 # The buffer was full: the first sender's value joins the tail.
-                sg = dequeue(sendq)
+                sg = sendq.dequeue()
                 if sg is not None:
                     buf.append(sg.elem)
                     sg.elem = None
@@ -226,8 +266,15 @@ class Chan:
             if locking:
                 self.lock.release()  # type: ignore[union-attr]
             return (v, True) if _ok else v
-        if sendq:
-            sg = sendq.popleft()
+        sg = sendq.first
+        if sg is not None:
+            nxt = sg.next  # sendq.dequeue(), inlined as in send
+            sendq.first = nxt
+            if nxt is None:
+                sendq.last = None
+            else:
+                nxt.prev = None
+                sg.next = None
             if sg.token is not None:
                 sg = _winselect(sg, sendq)
             if sg is not None:
@@ -241,6 +288,9 @@ class Chan:
                 gp = sg.g  # ready(gp), inlined as in send
                 gp.status = G_RUNNABLE
                 pp = gp.p
+                if pp.m.parked:
+                    inject(pp, gp)
+                    return (v, True) if _ok else v
                 old = pp.runnext
                 pp.runnext = gp
                 if old is not None:
@@ -260,12 +310,23 @@ class Chan:
         if sg is None:
             sg = gp.sudog = Sudog(gp)
         sg.success = False
-        self.recvq.append(sg)
+        q = self.recvq
+        last = q.last  # q.enqueue(sg), inlined
+        if last is None:
+            q.first = sg
+        else:
+            last.next = sg
+            sg.prev = last
+        q.last = sg
         gp.status = G_WAITING
         gp.waitreason = WAIT_CHAN_RECEIVE
         if locking:
             self.lock.release()  # type: ignore[union-attr]
-        schedule(gp, gp.p)
+        try:
+            schedule(gp, gp.p)
+        except BaseException:
+            unpark(self, q, sg)
+            raise
         v = sg.elem
         sg.elem = None
         return (v, sg.success) if _ok else v
@@ -281,16 +342,17 @@ class Chan:
         The loop takes buffered values itself while one M runs goroutines
         and no sender waits (recv's own fast path, minus a call per value).
         """
-        buf = self.buf
         sendq = self.sendq
         recv = self.recv
+        buf = self.buf
         while True:
-            if buf and not sendq and not sched.multi:
+            if buf and sendq.first is None and not sched.multi:
                 yield buf.popleft()
                 continue
             v, ok = recv(True)
             if not ok:
                 return
+            buf = self.buf  # made by the first buffered value
             yield v
 
     def close(self) -> None:
@@ -307,7 +369,7 @@ class Chan:
         woken: list[Sudog] = []
         for q in (self.recvq, self.sendq):
             while True:
-                sg = dequeue(q)
+                sg = q.dequeue()
                 if sg is None:
                     break
                 sg.elem = None
@@ -319,10 +381,20 @@ class Chan:
             ready(sg.g)
 
 
-def selectnbsend(c: Chan, v: Any, next: bool = True) -> bool:
+def _winselect(sg: Sudog, q: WaitQ) -> Sudog | None:
+    """sg, just popped from q, belongs to a select: win it or find another."""
+    try:
+        sg.token.pop()  # type: ignore[union-attr]
+    except IndexError:
+        return q.dequeue()
+    sg.g.param = sg
+    return sg
+
+
+def selectnbsend(c: Chan, v: Any, wake: Callable[[G], None] = ready) -> bool:
     """Send v if that can be done without blocking (select with default).
 
-    ``next`` is passed to ``ready`` for a receiver that gets v.
+    ``wake`` readies a receiver that gets v (timers pass ``readytimer``).
     """
     locking = sched.multi
     if locking:
@@ -331,19 +403,19 @@ def selectnbsend(c: Chan, v: Any, next: bool = True) -> bool:
         if locking:
             c.lock.release()  # type: ignore[union-attr]
         raise Panic("send on closed channel")
-    sg = dequeue(c.recvq) if c.recvq else None
+    sg = c.recvq.dequeue() if c.recvq.first is not None else None
     if sg is None and len(c.buf) >= c.dataqsiz:
         if locking:
             c.lock.release()  # type: ignore[union-attr]
         return False
     if sg is None:
-        c.buf.append(v)
+        bufput(c, v)
     if locking:
         c.lock.release()  # type: ignore[union-attr]
     if sg is not None:
         sg.elem = v
         sg.success = True
-        ready(sg.g, next)
+        wake(sg.g)
     return True
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import random
 import sys
 import threading
 from collections.abc import Callable
@@ -200,24 +199,28 @@ def notewakeup(m: M) -> None:
             brk()
 
 
-def ready(gp: G, next: bool = True) -> None:
+def ready(gp: G) -> None:
     """goready: gp (waiting) becomes runnable on its home P.
 
     Called on an M's thread. On gp's home thread gp goes to runnext, so a
-    ping-pong pair runs back to back; from another M it is injected. The
-    scheduler itself (timers) readies with next=False: nobody is running
-    whose partner gp could be, and several timers firing at once must keep
-    their order.
+    ping-pong pair runs back to back; from another M it is injected.
+    (Timers ready with time.readytimer.)
+
+    A thread that is not an M (B5) is recognised where that costs nothing
+    measurable: with several Ms by its thread id, as any other M; with one
+    M when that M sleeps (``m.parked``: M0 cannot be running this code).
+    Either way gp is injected and its M woken. See docs/api.md, "Calls
+    that need a goroutine", for what stays unsupported.
     """
     gp.status = G_RUNNABLE
     pp = gp.p
+    m = pp.m
     if sched.multi:
-        m = pp.m
         if m is None or m.ident != threading.get_ident():
             inject(pp, gp)
             return
-    if not next:
-        runqput(pp, gp)
+    elif m is not None and m.parked:
+        inject(pp, gp)
         return
     old = pp.runnext
     pp.runnext = gp
@@ -350,16 +353,38 @@ def goyield(gp: G, pp: P) -> None:
     schedule(gp, pp)
 
 
-def gopark(gp: G, reason: str) -> None:
+def gopark(
+    gp: G,
+    reason: str,
+    cleanup: Callable[[Any], None] | None = None,
+    arg: Any = None,
+) -> None:
     """Park the calling goroutine until someone readies it.
 
     The caller has queued gp wherever its waker will find it and released
     any lock; gp runs only on this thread, so no waker can resume it before
     this switch (the hazard Go's park_m guards against cannot happen).
+
+    Every park has a clean-up path: when the park is left by an exception
+    instead of a wake-up (the end of the run unwinding gp with GreenletExit,
+    an asynchronous exception), ``cleanup(arg)`` runs first, on gp's thread,
+    and must undo what the caller registered (a sudog in a wait queue, a
+    timer, a poller registration), taking whatever lock guards it. It must
+    be idempotent: a waker may have consumed the registration already, and
+    gp may even be runnable. trio's abort_fn plays the same part; unlike
+    it, the clean-up cannot refuse. Hot paths (chan send/recv, select)
+    inline the same try/except around ``schedule``.
     """
     gp.status = G_WAITING
     gp.waitreason = reason
-    schedule(gp, gp.p)
+    if cleanup is None:
+        schedule(gp, gp.p)
+        return
+    try:
+        schedule(gp, gp.p)
+    except BaseException:
+        cleanup(arg)
+        raise
 
 
 def gosched() -> None:
@@ -615,7 +640,7 @@ def stealwork(pp: P) -> G | None:
         return None
     coprimes = _coprimes(n)
     for _ in range(STEAL_TRIES):
-        r = random.getrandbits(31)
+        r = sched.rand.getrandbits(31)
         pos, inc = r % n, coprimes[(r // n) % len(coprimes)]
         for _ in range(n):
             victim = allp[pos]

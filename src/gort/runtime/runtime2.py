@@ -20,6 +20,7 @@ Ownership, in the words Go's comments use:
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -88,17 +89,101 @@ class Sudog:
     channel at a time); a select makes one per case, all sharing ``token``:
     a one-element list whose atomic ``pop`` is Go's selectDone CAS, so
     exactly one waker wins a select that waits on several channels.
+
+    ``prev``/``next`` link the sudog into one ``WaitQ``; both are None
+    whenever it is in none (every unlink clears them), which is what
+    ``WaitQ.remove`` relies on to be idempotent.
     """
 
-    __slots__ = ("c", "elem", "g", "index", "success", "token")
+    __slots__ = ("elem", "g", "index", "next", "prev", "success", "token")
 
     def __init__(self, g: G) -> None:
         self.g = g
         self.elem: Any = None
-        self.c: Any = None
         self.success = False
         self.token: list[bool] | None = None
         self.index = 0
+        self.prev: Sudog | None = None
+        self.next: Sudog | None = None
+
+
+class WaitQ:
+    """A channel's queue of waiting sudogs (chan.go waitq): a doubly linked
+    list, so that a select removes its losing sudogs in O(1) each.
+
+    Written under the channel's lock (or by the one M when ``sched.multi``
+    is off). The hot paths in chan.py inline ``enqueue`` and the head pop.
+    """
+
+    __slots__ = ("first", "last")
+
+    def __init__(self) -> None:
+        self.first: Sudog | None = None
+        self.last: Sudog | None = None
+
+    def __len__(self) -> int:
+        n = 0
+        sg = self.first
+        while sg is not None:
+            n += 1
+            sg = sg.next
+        return n
+
+    def __bool__(self) -> bool:
+        return self.first is not None
+
+    def enqueue(self, sg: Sudog) -> None:
+        last = self.last
+        if last is None:
+            self.first = sg
+        else:
+            last.next = sg
+            sg.prev = last
+        self.last = sg
+
+    def dequeue(self) -> Sudog | None:
+        """Pop the first waiter that can still take an operation.
+
+        A select's sudog is only valid if this caller wins its token (Go's
+        selectDone CAS); the losers are dropped on the way.
+        """
+        while True:
+            sg = self.first
+            if sg is None:
+                return None
+            nxt = sg.next
+            self.first = nxt
+            if nxt is None:
+                self.last = None
+            else:
+                nxt.prev = None
+                sg.next = None
+            tok = sg.token
+            if tok is None:
+                return sg
+            try:
+                tok.pop()
+            except IndexError:
+                continue
+            sg.g.param = sg
+            return sg
+
+    def remove(self, sg: Sudog) -> None:
+        """Unlink sg if it is still queued here (O(1); a no-op otherwise)."""
+        prev = sg.prev
+        nxt = sg.next
+        if prev is None:
+            if self.first is not sg:
+                return  # not queued: a waker popped it already
+            self.first = nxt
+        else:
+            prev.next = nxt
+            sg.prev = None
+        if nxt is None:
+            self.last = prev
+        else:
+            nxt.prev = prev
+            sg.next = None
 
 
 # Where a goroutine was created: (code, line, the module's globals, creator's goid).
@@ -220,7 +305,9 @@ class P:
         "sysmontick",
         "sysmonwhen",
         "timers",
+        "timers_scan",
         "timers_stale",
+        "timerwoken",
     )
 
     def __init__(self, pid: int) -> None:
@@ -240,6 +327,8 @@ class P:
         self.timers: list[Any] = []  # the timer heap (time.py); owner M only
         self.timers_stale = 0  # entries of stopped timers still in the heap
         self.mcache: Any = None  # malloc's per-P cache, made on first use; owner M only
+        self.timers_scan = 64  # heap length at which pushes scan it for dead entries
+        self.timerwoken: list[G] = []  # Gs the running checktimers readied (owner M only)
 
 
 def _no_waiters() -> bool:
@@ -262,6 +351,11 @@ class Sched:
         self.allm: list[M] = []
         self.allgs: dict[int, G] = {}
         self.goidgen = itertools.count(1)
+        # The runtime's own random source (Go's cheaprand): select's poll
+        # order, the stealing order. Private, so that user code's
+        # random.seed neither fixes select's choices nor loses numbers to it;
+        # the one place a seedable scheduler seeds. Its methods are atomic.
+        self.rand = random.Random()
         self.nmidle = 0  # sched.lock: Ms sleeping in stopm
         self.nsyscall = 0  # sched.lock: calls in flight on helper Ms
         self.gomaxprocs = 1

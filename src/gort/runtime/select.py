@@ -6,20 +6,25 @@
    once. The waker that pops the token owns the select; it records the
    winning sudog in ``g.param``.
 3. On wake-up, remove the other sudogs from their queues ("otherwise they
-   stack up on quiet channels").
+   stack up on quiet channels"): each is unlinked from its doubly linked
+   wait queue in O(1), so N goroutines selecting on one shared channel
+   cost O(N), not O(N^2). A park left by an exception removes all of them.
 
-Channels are locked (when ``sched.multi``) in one global order, by channel
-id, each once, and unlocked in reverse, so two selects never deadlock.
+The random order comes from ``sched.rand``, the runtime's private source
+(Go's cheaprand): user code seeding ``random`` changes nothing here.
+
+Channels are locked (when ``sched.multi``) in one global order, by the
+channel's address (``id``), each once, and unlocked in reverse, so two
+selects never deadlock.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from greenlet import getcurrent
 
-from .chan import Chan, dequeue, lockof, nilchan
+from .chan import Chan, bufput, lockof, nilchan
 from .panic import Panic, outside
 from .proc import gopark, preemptcheck, ready, schedule
 from .runtime2 import G_WAITING, WAIT_SELECT, WAIT_SELECT_NO_CASES, G, Sudog, sched
@@ -46,9 +51,10 @@ _chan_send = Chan.send
 
 
 def _bad_case(i: int, case: object) -> TypeError:
+    hint = "" if callable(case) or type(case) is tuple else " (pass ch.recv, not ch.recv())"
     return TypeError(
         f"gort.select: case {i} ({case!r}) is not ch.recv, ch.recv2, (ch.send, value) "
-        "or gort.default"
+        f"or gort.default{hint}"
     )
 
 
@@ -90,7 +96,7 @@ def _parse(cases: tuple[Any, ...]) -> tuple[list[tuple[int, Chan, int, Any]], in
 def _pollorder(n: int) -> list[int]:
     """A uniformly random permutation of range(n) (inside-out Fisher-Yates)."""
     order = [0] * n
-    rnd = random.random
+    rnd = sched.rand.random
     for i in range(1, n):
         j = int(rnd() * (i + 1))
         order[i] = order[j]
@@ -101,7 +107,7 @@ def _pollorder(n: int) -> list[int]:
 def _lockorder(scases: list[tuple[int, Chan, int, Any]]) -> list[Chan]:
     seen: dict[int, Chan] = {}
     for _, c, _, _ in scases:
-        seen[c.id] = c
+        seen[id(c)] = c
     return [seen[k] for k in sorted(seen)]
 
 
@@ -123,25 +129,25 @@ def _try_case(c: Chan, kind: int, value: Any) -> tuple[bool, Any, Sudog | None]:
     if kind == _SEND:
         if c.closed:
             raise Panic("send on closed channel")
-        sg = dequeue(c.recvq) if c.recvq else None
+        sg = c.recvq.dequeue() if c.recvq.first is not None else None
         if sg is not None:
             sg.elem = value
             sg.success = True
             return True, None, sg
         if len(c.buf) < c.dataqsiz:
-            c.buf.append(value)
+            bufput(c, value)
             return True, None, None
         return False, None, None
     buf = c.buf
     if buf:
         v = buf.popleft()
-        sg = dequeue(c.sendq) if c.sendq else None
+        sg = c.sendq.dequeue() if c.sendq.first is not None else None
         if sg is not None:
             buf.append(sg.elem)
             sg.elem = None
             sg.success = True
         return True, ((v, True) if kind == _RECV2 else v), sg
-    sg = dequeue(c.sendq) if c.sendq else None
+    sg = c.sendq.dequeue() if c.sendq.first is not None else None
     if sg is not None:
         v = sg.elem
         sg.elem = None
@@ -203,19 +209,22 @@ def _selpark(
         sg = Sudog(gp)
         sg.token = token
         sg.index = k
-        sg.c = c
         if kind == _SEND:
             sg.elem = value
-            c.sendq.append(sg)
+            c.sendq.enqueue(sg)
         else:
-            c.recvq.append(sg)
+            c.recvq.enqueue(sg)
         sudogs.append(sg)
     gp.param = None
     gp.status = G_WAITING
     gp.waitreason = WAIT_SELECT
     if locking:
         _unlock(chans)
-    schedule(gp, gp.p)
+    try:
+        schedule(gp, gp.p)
+    except BaseException:
+        _dequeue_losers(scases, sudogs, None)  # gopark's clean-up: leave no sudog behind
+        raise
     won: Sudog = gp.param
     gp.param = None
     _dequeue_losers(scases, sudogs, won)
@@ -232,19 +241,19 @@ def _selpark(
 
 
 def _dequeue_losers(
-    scases: list[tuple[int, Chan, int, Any]], sudogs: list[Sudog], won: Sudog
+    scases: list[tuple[int, Chan, int, Any]], sudogs: list[Sudog], won: Sudog | None
 ) -> None:
-    locking = sched.multi
+    """Unlink every sudog but the winner (each O(1); already popped ones are
+    skipped). Locks whenever several Ms run, or when unwinding (won is None),
+    which may happen while other Ms still run."""
+    locking = sched.multi or won is None
     chans = _lockorder(scases) if locking else []
     if locking:
         _lock(chans)
     for sg, (_, c, kind, _) in zip(sudogs, scases, strict=True):
         if sg is won:
             continue
-        try:
-            (c.sendq if kind == _SEND else c.recvq).remove(sg)
-        except ValueError:
-            pass  # a waker already popped it and lost the token
+        (c.sendq if kind == _SEND else c.recvq).remove(sg)
         sg.elem = None
     if locking:
         _unlock(chans)

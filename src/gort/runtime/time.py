@@ -22,6 +22,21 @@ C ``heapq`` (binary). gort uses ``heapq``.
 Timer state changes (fire, stop, reset) race only when several Ms run
 goroutines; then they take ``_tlock``, a single lock, as they are rare
 compared with channel operations.
+
+Timers that deliver on a channel are held weakly (Go 1.23): the heap entry
+of ``after`` holds its channel through a weak reference, that of a Timer
+or Ticker the timer itself (whose channel holds it back, ``Chan.timer``).
+A timeout the program dropped (``select(ch.recv, after(60).recv)`` in a
+loop) is freed at once; its dead entry is skipped when it reaches the top
+and dropped in bulk whenever the heap has doubled since the last scan
+(amortised O(1) per timer). ``after_func`` timers are held strongly: they
+must run.
+
+A goroutine woken by a timer (a sleep ending, a Timer's value reaching a
+waiting receiver) goes to the head of its P's queue, in deadline order:
+it runs within a time slice however many goroutines are runnable (Go's
+goready puts it in runnext for the same reason). Unlike runnext, the
+head does not displace a hand-off partner already in runnext.
 """
 
 from __future__ import annotations
@@ -32,8 +47,9 @@ from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from time import monotonic
 from typing import Any
+from weakref import ReferenceType, ref
 
-from .runtime2 import P, sched
+from .runtime2 import G_RUNNABLE, G, P, sched
 
 _seqs = itertools.count(1)
 _tlock = threading.Lock()  # timer state changes with several Ms; lazy timer channels
@@ -43,37 +59,95 @@ Entry = tuple[float, int, Callable[[Any, int], None], Any]
 
 STALE = -1
 CLEAN_MIN = 64  # stale entries worth a rebuild once they are a quarter of the heap
+# The longest an M sleeps on its note in one go: Lock.acquire rejects a
+# timeout above threading.TIMEOUT_MAX (OverflowError), and a timer an hour
+# or a year away (a "disabled" timeout, Timer(inf)) needs no exact wait.
+MAX_SLEEP = 3600.0
+
+
+def duration(d: Any, call: str) -> float:
+    """d as seconds for ``call``: a TypeError naming call for a non-number,
+    a ValueError for NaN (as time.sleep), which would poison the heap's order."""
+    if d.__class__ is not float and d.__class__ is not int:
+        try:
+            d = float(d)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{call}: duration must be a number of seconds, not {type(d).__name__}"
+            ) from None
+    if d != d:
+        raise ValueError(f"{call}: invalid duration NaN (not a number)")
+    return d  # type: ignore[no-any-return]
 
 
 def addtimer(pp: P, when: float, f: Callable[[Any, int], None], arg: Any) -> int:
     """Push a timer entry on pp's heap (pp's M only); returns its seq."""
     seq = next(_seqs)
-    heappush(pp.timers, (when, seq, f, arg))
+    h = pp.timers
+    if len(h) >= pp.timers_scan:
+        clean(pp)  # entries of dropped timers pile up in a loop that never waits
+    heappush(h, (when, seq, f, arg))
     return seq
 
 
 def checktimers(pp: P) -> None:
-    """Run pp's due timers. pp's M only; call with a non-empty heap."""
+    """Run pp's due timers. pp's M only; call with a non-empty heap.
+
+    Goroutines they wake collect in ``pp.timerwoken`` (``readytimer``) and
+    then go to the head of the run queue together, in deadline order.
+    """
     h = pp.timers
     now = monotonic()
     while h and h[0][0] <= now:
         _, seq, f, arg = heappop(h)
         f(arg, seq)
+    woken = pp.timerwoken
+    if woken:
+        woken.reverse()
+        pp.runq.extendleft(woken)
+        woken.clear()
     if pp.timers_stale > CLEAN_MIN and pp.timers_stale * 4 > len(h):
         clean(pp)
 
 
+def readytimer(gp: G) -> None:
+    """goready for a goroutine a timer wakes (see the module's docstring).
+
+    Called from checktimers, on the heap owner's M.
+    """
+    gp.status = G_RUNNABLE
+    pp = gp.p
+    if sched.multi:
+        m = pp.m
+        if m is None or m.ident != threading.get_ident():
+            from .proc import inject
+
+            inject(pp, gp)
+            return
+    pp.timerwoken.append(gp)
+
+
 def clean(pp: P) -> None:
-    """Drop stale entries (stopped or reset timers) from pp's heap."""
+    """Drop stale entries (stopped, reset or dropped timers) from pp's heap."""
     h = pp.timers
     h[:] = [e for e in h if not _is_stale(e)]
     heapify(h)
     pp.timers_stale = 0
+    pp.timers_scan = max(CLEAN_MIN, 2 * len(h))
 
 
 def _is_stale(e: Entry) -> bool:
+    """Will this entry do nothing when it fires?"""
     owner = e[3]
-    return isinstance(owner, TimerState) and owner._seq != e[1]
+    if owner.__class__ is ReferenceType:
+        owner = owner()
+        if owner is None:
+            return True  # the program dropped the timer (or after's channel)
+    if isinstance(owner, TimerState):
+        return owner._seq != e[1]
+    if owner.__class__ is G:
+        return owner.param != e[1]  # type: ignore[no-any-return]  # gort.sleep's entry
+    return False
 
 
 def has_timers(pp: P) -> bool:
@@ -90,7 +164,7 @@ def sleep_delay(pp: P) -> float:
     if not h:
         return -1
     when: float = h[0][0]
-    return max(0.0, when - monotonic())
+    return min(max(0.0, when - monotonic()), MAX_SLEEP)
 
 
 def movetimers(src: P, dst: P) -> None:
@@ -117,7 +191,11 @@ class TimerState:
     the heap; a periodic timer re-arms itself on that same heap.
     """
 
-    __slots__ = ("_period", "_pp", "_seq", "_when")
+    __slots__ = ("__weakref__", "_period", "_pp", "_seq", "_when")
+
+    # Held weakly by the heap (delivered on a channel that holds the timer);
+    # after_func's timers are strong: they must run though nobody holds them.
+    _weak = True
 
     def __init__(self, period: float = 0.0) -> None:
         self._period = period
@@ -129,14 +207,37 @@ class TimerState:
         """Deliver the expiry (subclasses say how)."""
 
     def _arm(self, pp: P, d: float) -> None:
-        """Arm the timer on pp's heap (the calling goroutine's P)."""
+        """Arm the timer on pp's heap (the calling goroutine's P).
+
+        With several Ms the caller holds ``_tlock`` unless the timer is new.
+        """
         when = self._when = monotonic() + d
         self._pp = pp
         seq = self._seq = next(_seqs)
         h = pp.timers
-        if pp.timers_stale > CLEAN_MIN and pp.timers_stale * 4 > len(h):
+        if (pp.timers_stale > CLEAN_MIN and pp.timers_stale * 4 > len(h)) or len(
+            h
+        ) >= pp.timers_scan:
             clean(pp)  # a loop that makes and stops timers never reaches checktimers
-        heappush(h, (when, seq, _runtimer, self))
+        if self._weak:
+            heappush(h, (when, seq, _runtimer_weak, ref(self)))
+        else:
+            heappush(h, (when, seq, _runtimer, self))
+
+    def _rearm(self, pp: P, d: float, period: float | None = None) -> bool:
+        """Stop, then arm for d from now, as one step (Timer/Ticker.reset):
+        with several Ms, under ``_tlock``, as an expiry on another M may race."""
+        if sched.multi:
+            with _tlock:
+                return self._rearm_locked(pp, d, period)
+        return self._rearm_locked(pp, d, period)
+
+    def _rearm_locked(self, pp: P, d: float, period: float | None) -> bool:
+        was = self._disarm()
+        if period is not None:
+            self._period = period
+        self._arm(pp, d)
+        return was
 
     def stop(self) -> bool:
         """Prevent the timer from firing; True if it was pending.
@@ -154,6 +255,12 @@ class TimerState:
         if pending and self._pp is not None:
             self._pp.timers_stale += 1
         return pending
+
+
+def _runtimer_weak(wr: ReferenceType[TimerState], seq: int) -> None:
+    t = wr()
+    if t is not None:
+        _runtimer(t, seq)
 
 
 def _runtimer(t: TimerState, seq: int) -> None:
@@ -178,7 +285,8 @@ def _expire(t: TimerState, seq: int) -> bool:
         t._when += period
         if t._when <= now:
             t._when += period * (1 + int((now - t._when) / period))
-        t._seq = addtimer(t._pp, t._when, _runtimer, t)  # type: ignore[arg-type]
+        pp: P = t._pp  # type: ignore[assignment]
+        t._seq = addtimer(pp, t._when, _runtimer_weak, ref(t))
     else:
         t._seq = STALE
     return True
