@@ -57,7 +57,7 @@ def sleep(d: float) -> None:
 class Timer(TimerState):
     """A single event: ``c`` receives the time once, d seconds from now."""
 
-    __slots__ = ("_c", "_ctx", "_fn")
+    __slots__ = ("_c", "_ctx", "_fn", "_weak")
 
     def __init__(
         self,
@@ -70,6 +70,7 @@ class Timer(TimerState):
         d = duration(d, _call)
         self._period = 0.0  # TimerState's fields, set here: a call less per timer
         self._fn = _fn
+        self._weak = _fn is None  # a function timer must run though nobody holds it
         # after_func's goroutine runs in a copy of its caller's context, as
         # gort.go's do; the goroutine running when the timer fires is unrelated.
         self._ctx = contextvars.copy_context() if _fn is not None else None
@@ -152,14 +153,6 @@ def after(d: float) -> Chan:
     return c
 
 
-class _FuncTimer(Timer):
-    """after_func's timer: held strongly by the heap, as it must run though
-    nobody holds it."""
-
-    __slots__ = ()
-    _weak = False
-
-
 def after_func(d: float, fn: Callable[[], Any]) -> Timer:
     """Run fn in its own goroutine after d; stop() on the result prevents it."""
-    return _FuncTimer(d, _fn=fn, _call="gort.after_func")
+    return Timer(d, _fn=fn, _call="gort.after_func")

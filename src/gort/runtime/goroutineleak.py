@@ -56,7 +56,7 @@ from .runtime2 import (
     Sudog,
     sched,
 )
-from .time import STALE, TimerState
+from .time import STALE, TimerState, weakly_timed
 from .traceback import format_goroutine, status_string
 
 SEARCH_LIMIT = 50_000  # objects one backward search may visit before giving up (live)
@@ -157,6 +157,9 @@ class _Finder:
         self.keep: list[Any] = []  # keeps the stack values alive, so their ids stay theirs
         self.objs: list[Any] = []  # the wait objects
         self.modules = {id(vars(m)) for m in list(sys.modules.values()) if m is not None}
+        # What pending timer entries hold weakly (gort.after's channels, Timers
+        # and Tickers): no referrer shows it, yet the timer will send.
+        self.timed = {id(o) for o in weakly_timed()}
 
     def _own(self, obj: Any, holder: int) -> None:
         self.keep.append(obj)
@@ -238,6 +241,8 @@ class _Finder:
 
     def _is_root(self, o: Any) -> bool:
         if isinstance(o, ModuleType) or id(o) in self.modules:
+            return True
+        if id(o) in self.timed:
             return True
         return isinstance(o, TimerState) and o._seq != STALE  # it will fire
 

@@ -23,7 +23,7 @@ import itertools
 import random
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import Context
 from types import CodeType
 from typing import Any
@@ -131,6 +131,16 @@ class WaitQ:
 
     def __bool__(self) -> bool:
         return self.first is not None
+
+    def __iter__(self) -> Iterator[Sudog]:
+        """The queued sudogs, first to last (a snapshot: for dumps and the
+        leak finder, not for the channel operations)."""
+        out: list[Sudog] = []
+        sg = self.first
+        while sg is not None:
+            out.append(sg)
+            sg = sg.next
+        return iter(out)
 
     def enqueue(self, sg: Sudog) -> None:
         last = self.last

@@ -150,6 +150,21 @@ def _is_stale(e: Entry) -> bool:
     return False
 
 
+def weakly_timed() -> list[Any]:
+    """What the pending entries of every heap hold weakly and is still alive
+    (for the leak finder: a reference no referrer shows). Run with the
+    world quiet enough for a diagnostic: heaps are read without a lock."""
+    out = []
+    for pp in list(sched.allp):
+        for e in list(pp.timers):
+            arg = e[3]
+            if arg.__class__ is ReferenceType and not _is_stale(e):
+                obj = arg()
+                if obj is not None:
+                    out.append(obj)
+    return out
+
+
 def has_timers(pp: P) -> bool:
     """Any live timer on pp? (For checkdead, with every M idle.)"""
     h = pp.timers
