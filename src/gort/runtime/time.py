@@ -192,8 +192,11 @@ def movetimers(src: P, dst: P) -> None:
             if _is_stale(e):
                 continue
             heappush(dst.timers, e)
-            if isinstance(e[3], TimerState):
-                e[3]._pp = dst
+            owner = e[3]
+            if owner.__class__ is ReferenceType:
+                owner = owner()
+            if isinstance(owner, TimerState):
+                owner._pp = dst
         src.timers.clear()
         src.timers_stale = 0
 
