@@ -95,10 +95,11 @@ class Sudog:
     ``WaitQ.remove`` relies on to be idempotent.
     """
 
-    __slots__ = ("elem", "g", "index", "next", "prev", "success", "token")
+    __slots__ = ("c", "elem", "g", "index", "next", "prev", "success", "token")
 
     def __init__(self, g: G) -> None:
         self.g = g
+        self.c: Any = None  # what a semaphore waiter waits on (sema.py)
         self.elem: Any = None
         self.success = False
         self.token: list[bool] | None = None
