@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--schedtrace", type=int, default=None, metavar="MS", help="GODEBUG=schedtrace=MS"
     )
+    p.add_argument(
+        "--trace",
+        default=None,
+        metavar="FILE",
+        help="write an execution trace (Go's format; .json: Chrome trace-event JSON)",
+    )
     p.add_argument("script", help="the script whose main() to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     return p
@@ -56,7 +62,25 @@ def _with_schedtrace(ms: int) -> None:
     os.environ["GODEBUG"] = ",".join(items)
 
 
+def _traced(entry: Callable[[], Any], path: str) -> Callable[[], Any]:
+    """main, with the execution tracer on from its first line: the trace
+    is written when the program ends, whichever way it ends."""
+
+    def traced_main() -> Any:
+        from . import trace
+
+        trace.start(path)
+        return entry()
+
+    return traced_main
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["trace"]:
+        from . import tracetool
+
+        return tracetool.main(args[1:])
     opts = _parser().parse_args(argv)
     if opts.procs is not None and opts.procs < 1:
         print("gort: --procs must be at least 1", file=sys.stderr)
@@ -73,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     if not callable(entry):
         print(f"gort: {opts.script} has no main()", file=sys.stderr)
         return EXIT_PANIC
+    if opts.trace is not None:
+        entry = _traced(entry, opts.trace)
     try:
         run(entry, procs=opts.procs)
     except (Panic, Fatal):

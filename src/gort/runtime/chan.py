@@ -37,6 +37,7 @@ from typing import Any, cast
 
 from greenlet import getcurrent
 
+from . import trace as _trace
 from .panic import Panic, outside
 from .proc import gopark, inject, preemptcheck, ready, runqput, schedule
 from .runtime2 import (
@@ -185,6 +186,8 @@ class Chan:
                 # ready(sg.g), inlined on the hot path of a hand-off: with one
                 # M, sg.g's home is this P and it goes to runnext...
                 gp = sg.g
+                if sched.tracing:
+                    _trace.unblock(gp)
                 gp.status = G_RUNNABLE
                 pp = gp.p
                 if pp.m.parked:  # ...unless the caller is not that M (B5)
@@ -286,6 +289,8 @@ class Chan:
                     ready(sg.g)
                     return (v, True) if _ok else v
                 gp = sg.g  # ready(gp), inlined as in send
+                if sched.tracing:
+                    _trace.unblock(gp)
                 gp.status = G_RUNNABLE
                 pp = gp.p
                 if pp.m.parked:

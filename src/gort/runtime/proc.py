@@ -42,6 +42,7 @@ from typing import Any, NoReturn
 from greenlet import GreenletExit, getcurrent
 
 from . import time as _time
+from . import trace as _trace
 from .mcache import freemcache
 from .panic import Deadlock, Fatal, Goexit, Panic, outside, panic_message
 from .runtime2 import (
@@ -212,6 +213,8 @@ def ready(gp: G) -> None:
     Either way gp is injected and its M woken. See docs/api.md, "Calls
     that need a goroutine", for what stays unsupported.
     """
+    if sched.tracing:
+        _trace.unblock(gp)
     gp.status = G_RUNNABLE
     pp = gp.p
     m = pp.m
@@ -230,6 +233,8 @@ def ready(gp: G) -> None:
 
 def ready_remote(gp: G) -> None:
     """goready from a thread that runs no goroutines (sysmon, syscall helpers)."""
+    if sched.tracing:
+        _trace.unblock(gp)
     gp.status = G_RUNNABLE
     pp = gp.p
     assert pp is not None
@@ -282,6 +287,8 @@ def schedule(gp: G, pp: P) -> Any:
     slice, or g0's full findrunnable.
     """
     pp.switches += 1
+    if sched.tracing:
+        _trace.gostop(gp, pp)
     if pp.timers:
         _time.checktimers(pp)
     nxt = pp.runnext
@@ -289,16 +296,23 @@ def schedule(gp: G, pp: P) -> Any:
         pp.runnext = None
     else:
         nxt = _schedule_slow(gp, pp)
-        if nxt is None:
-            return pp.m.g0.switch()
-        if nxt is gp:
-            gp.status = G_RUNNING
+        if nxt is None or nxt is gp:
+            if nxt is None:
+                pp.m.g0.switch()
+            else:
+                gp.status = G_RUNNING
+            if sched.tracing:
+                _trace.gostart(gp, pp)
             return None
     gl = nxt.glet
     if gl is None:
-        return _start(pp, nxt)
-    nxt.status = G_RUNNING
-    return gl.switch()
+        _start(pp, nxt)
+    else:
+        nxt.status = G_RUNNING
+        gl.switch()
+    if sched.tracing:
+        _trace.gostart(gp, pp)  # gp runs again (execute's traceGoStart)
+    return None
 
 
 def _schedule_slow(gp: G, pp: P) -> G | None:
@@ -390,6 +404,8 @@ def gopark(
 def gosched() -> None:
     """Yield the processor: gp goes behind every runnable G of its P."""
     gp = getg("gort.gosched")
+    if sched.tracing:
+        _trace.gosched(gp)
     goyield(gp, gp.p)
 
 
@@ -418,6 +434,8 @@ def _gbody(gp: G | None) -> None:
     gl = getcurrent()
     while gp is not None:
         gl.gr_context = gp.ctx
+        if sched.tracing:
+            _trace.gostart(gp, gp.p)
         try:
             gp.fn(*gp.args, **gp.kwargs)
         except Goexit:
@@ -441,6 +459,8 @@ def goexit0(gp: G) -> G | None:
     """
     pp: P = gp.p
     pp.switches += 1
+    if sched.tracing:
+        _trace.goend(gp, pp)
     gl = gp.glet
     gp.status = G_DEAD
     del sched.allgs[gp.goid]
@@ -543,6 +563,8 @@ def newproc(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
     )
     sched.allgs[goid] = newg
     pp: P = cur.p
+    if sched.tracing:
+        _trace.gocreate(newg, pp, f)
     if sched.multi:
         preemptcheck()  # gort.go is a preemption point, like every call in Go
         if sched.multi:
@@ -564,6 +586,8 @@ def spawn_local(pp: P, fn: Callable[..., Any], ctx: contextvars.Context) -> None
     nothing to do with it)."""
     gp = newproc1(fn, (), {})
     gp.ctx = ctx.copy()
+    if sched.tracing:
+        _trace.gocreate(gp, pp, None)
     if pp.status == P_RUNNING:
         runqput(pp, gp)
     else:
@@ -692,6 +716,8 @@ def stopm(m: M, pp: P) -> G | None:
     if gp is not None or sched.exiting:
         m.parked = False
         return gp
+    if sched.tracing:
+        _trace.procstop(pp)
     with sched.lock:
         sched.nmidle += 1
         checkdead()

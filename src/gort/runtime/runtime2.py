@@ -373,6 +373,8 @@ class Sched:
         # Channel operations take their general path: more than one M runs
         # goroutines (so they lock), or sysmon marked a P for preemption.
         self.multi = False
+        # The execution tracer is on (trace.py): every hook site tests this.
+        self.tracing = False
         self.exiting = False  # the program is over; every M leaves its loop
         self.exit_kind = ""  # "return", "panic", "deadlock", "exit"
         self.exit_value: Any = None
