@@ -224,7 +224,7 @@ class GState:
     runs it, only one waker wins it), so no lock is needed.
     """
 
-    __slots__ = ("gosched", "lazy", "seq", "state", "sysexit")
+    __slots__ = ("early", "gosched", "lazy", "seq", "state", "sysexit")
 
     def __init__(self, state: int, seq: int) -> None:
         self.state = state
@@ -232,6 +232,9 @@ class GState:
         self.seq = seq  # the next GoStart/GoUnblock/GoSysExit carries this
         self.sysexit = 0  # ticks when its syscall returned, until GoSysExit
         self.gosched = False  # the next yield is a Gosched, not a preemption
+        # Unblocked (by another M) between queueing itself and recording its
+        # block: the unblock is recorded, the block will be (Tracer.statelock).
+        self.early = False
 
 
 class PState:
@@ -266,6 +269,7 @@ class Tracer:
         self.taskids = 0
         self.gcseq = 0
         self.tasklock = threading.Lock()
+        self.statelock = threading.Lock()  # GState.early against the parking G's gostop
         self.start_ticks = monotonic_ns()
         self.end_ticks = 0
 
@@ -471,8 +475,16 @@ def gostop(gp: G, pp: P) -> None:
     buf = st.buf
     if status == G_WAITING:
         ev = _BLOCK_EVENT.get(gp.waitreason, EV_GO_BLOCK)
-        buf.append((monotonic_ns(), ev, t.stack(_caller(3))))
-        g.state = T_DEAD if ev == EV_GO_STOP else T_WAITING
+        stk = t.stack(_caller(3))
+        after = T_DEAD if ev == EV_GO_STOP else T_WAITING
+        if sched.multi:
+            with t.statelock:
+                buf.append((monotonic_ns(), ev, stk))
+                g.state = T_RUNNABLE if g.early else after
+                g.early = False
+        else:
+            buf.append((monotonic_ns(), ev, stk))
+            g.state = after
     elif status == G_RUNNABLE:
         ev = EV_GO_SCHED if g.gosched else EV_GO_PREEMPT
         g.gosched = False
@@ -529,9 +541,19 @@ def unblock(gp: G) -> None:
     if g.state == T_SYSCALL:
         g.sysexit = monotonic_ns()  # the helper's return: GoSysExit at restart
         return
+    stk = t.stack(_caller(3))
+    if g.state == T_RUNNING and gp.status == G_WAITING:
+        # gp (on another M) queued itself and let go of the channel's lock
+        # but has not recorded its block yet: record the unblock now; the
+        # merge at stop puts it after the block.
+        with t.statelock:
+            if g.state == T_RUNNING:
+                st.buf.append((monotonic_ns(), EV_GO_UNBLOCK, gp.goid, g.seq, stk))
+                g.seq += 1
+                g.early = True
+                return
     if g.state != T_WAITING:
         return
-    stk = t.stack(_caller(3))
     st.buf.append((monotonic_ns(), EV_GO_UNBLOCK, gp.goid, g.seq, stk))
     g.seq += 1
     g.state = T_RUNNABLE
@@ -752,14 +774,14 @@ def merge(t: Tracer) -> list[tuple[int, Event]]:
 
 
 def _monotonic(events: list[tuple[int, Event]]) -> list[tuple[int, Event]]:
-    """Raise each timestamp to at least its predecessor's; a GoSysExit's
+    """Raise each timestamp above its predecessor's; a GoSysExit's
     real return time stays between the syscall's block and the exit."""
     last = 0
     sysblock: dict[int, int] = {}
     curg: dict[int, int] = {}
     fixed: list[tuple[int, Event]] = []
     for pid, ev in events:
-        ts = ev[0] if ev[0] > last else last
+        ts = ev[0] if ev[0] > last else last + 1  # strictly: one order, whoever sorts
         last = ts
         typ = ev[1]
         g = curg.get(pid, 0)
