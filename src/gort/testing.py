@@ -61,7 +61,8 @@ _deadline_key = pytest.StashKey[tuple[float, float]]()  # (monotonic deadline, t
 
 def configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "gort(procs=None): run the test as goroutine 1 of a fresh gort.run"
+        "markers",
+        "gort(procs=None, seed=None): run the test as goroutine 1 of a fresh gort.run",
     )
     config.addinivalue_line(
         "markers",
@@ -339,6 +340,7 @@ def run_test(item: pytest.Function, test: Callable[..., Any], funcargs: dict[str
     """Run test(**funcargs) as goroutine 1 and fail it the ways the module says."""
     mark = item.get_closest_marker("gort")
     procs = mark.kwargs.get("procs") if mark is not None else None
+    seed = mark.kwargs.get("seed") if mark is not None else None
     state = _TestRun(item, _Allow.of(item), float(item.config.getini("gort_leak_timeout")))
     timing = item.stash.get(_deadline_key, None)
     watchdog = None
@@ -349,7 +351,7 @@ def run_test(item: pytest.Function, test: Callable[..., Any], funcargs: dict[str
     fds_before = _open_fds()
     failure = ""
     try:
-        proc_run(state, test, funcargs, procs)
+        _run_program(state, test, funcargs, procs, seed)
     except Panic as exc:
         _raise_panic(state, exc)
     except Fatal as exc:
@@ -375,12 +377,16 @@ def run_test(item: pytest.Function, test: Callable[..., Any], funcargs: dict[str
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
-def proc_run(
-    state: _TestRun, test: Callable[..., Any], funcargs: dict[str, Any], procs: int | None
+def _run_program(
+    state: _TestRun,
+    test: Callable[..., Any],
+    funcargs: dict[str, Any],
+    procs: int | None,
+    seed: int | None,
 ) -> None:
     from .runtime.startup import run
 
-    run(state.main, test, funcargs, procs=procs)
+    run(state.main, test, funcargs, procs=procs, seed=seed)
 
 
 def _raise_panic(state: _TestRun, exc: Panic) -> None:

@@ -40,6 +40,16 @@ def parse_duration(text: str) -> float | None:
     return value * scale if value >= 0 else None
 
 
+def env_seed(environ: dict[str, str] | None = None) -> int | None:
+    """``GORT_SCHEDSEED``: an int seeds the scheduler; anything else is ignored,
+    as malformed GOMAXPROCS values are."""
+    env = os.environ if environ is None else environ
+    try:
+        return int(env.get("GORT_SCHEDSEED", "").strip())
+    except ValueError:
+        return None
+
+
 def parse(environ: dict[str, str] | None = None) -> DebugVars:
     env = os.environ if environ is None else environ
     dv = DebugVars()

@@ -198,7 +198,9 @@ class _Finder:
         waits: dict[int, list[int]] = {}
         for obj in found:
             waiters = _waitables[type(obj)] if type(obj) in _waitables else _lookup(obj)
-            goids = {gp.goid for gp in waiters(obj) if gp.goid in blocked}
+            # By identity: a G of an earlier run may still sit in an old
+            # channel's queue, with a goid this run reuses.
+            goids = {gp.goid for gp in waiters(obj) if blocked.get(gp.goid) is gp}
             if not goids:
                 continue
             self.objs.append(obj)

@@ -319,6 +319,8 @@ def _schedule_slow(gp: G, pp: P) -> G | None:
     """schedule's other cases; None sends the caller to g0."""
     if sched.exiting:
         raise GreenletExit
+    if sched.seed is not None:
+        return seednext(pp)  # pp.preempt stays set: every switch comes here
     pp.preempt = False  # this switch is the yield sysmon asked for
     if pp.status == P_DEAD:
         return None  # g0 sorts the retired P's queue: only started Gs run there
@@ -331,6 +333,50 @@ def _schedule_slow(gp: G, pp: P) -> G | None:
     elif pp.schedtick % GLOBAL_RUNQ_CHECK_TICK == 0 and sched.runq:
         return None
     return runqpop(pp)
+
+
+# ---------------------------------------------------------------------------
+# The seeded scheduler (gort.run(seed=n), GORT_SCHEDSEED): Go's race mode
+# shuffles the run queue to shake out order dependencies; trio's seeded
+# scheduling makes the shuffle reproducible. Here every scheduling decision
+# of a P (which runnable G runs next) and select's choice come from
+# sched.rand, seeded once per run, so a run at GOMAXPROCS 1 whose goroutines
+# do not look at the clock is a function of its seed. The unseeded paths pay
+# one test of sched.seed (schedule's fast path pays none: seeding keeps every
+# P's ``preempt`` set, which already routes it to _schedule_slow).
+
+
+def seedsched(seed: int) -> None:
+    """Make this run's scheduling a function of seed (before any G runs)."""
+    sched.seed = seed
+    sched.rand.seed(seed)
+    for pp in sched.allp:
+        pp.preempt = True
+
+
+def seednext(pp: P) -> G | None:
+    """Any runnable G of pp, runnext included, chosen by sched.rand.
+
+    Owner M only. Others may append to the queue meanwhile (inject); the
+    rotations move what they append but lose nothing.
+    """
+    pp.preempt = True  # the next switch comes back here
+    q = pp.runq
+    nxt = pp.runnext
+    if nxt is not None:
+        pp.runnext = None
+        q.append(nxt)
+    n = len(q)
+    if n == 0:
+        return None
+    i = sched.rand.randrange(n)
+    q.rotate(-i)
+    try:
+        gp = q.popleft()
+    finally:
+        q.rotate(i)
+    pp.schedtick += 1
+    return gp
 
 
 def preemptcheck() -> None:
@@ -512,6 +558,8 @@ def _nextg_after_exit(pp: P) -> G | None:
     goes first regardless, which bounds its wait. Only with one M: with
     several, a queue's head may be stolen between the look and the pop.
     """
+    if sched.seed is not None:
+        return seednext(pp)
     nxt = pp.runnext
     if nxt is not None:
         if nxt.glet is not None and not sched.multi and pp.schedtick % GLOBAL_RUNQ_CHECK_TICK:
@@ -619,7 +667,7 @@ def findrunnable(m: M, pp: P) -> G | None:
             gp = globrunqget(pp, 1)
             if gp is not None:
                 return gp
-        gp = runqget(pp)
+        gp = runqget(pp) if sched.seed is None else seednext(pp)
         if gp is not None:
             return gp
         if sched.runq:
@@ -1010,6 +1058,9 @@ def _flush_stdout() -> None:
 
 
 def _report_crash(text: str) -> None:
+    """Print a panic's or fatal error's report (or hand it to on_crash)."""
+    if sched.seed is not None:
+        text += f"\ngort: scheduler seed {sched.seed} (GORT_SCHEDSEED={sched.seed} replays it)\n"
     hook = sched.on_crash
     if hook is None or not hook(text):
         _write_stderr(text)

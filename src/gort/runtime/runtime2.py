@@ -392,6 +392,9 @@ class Sched:
         # means it was reported elsewhere (the pytest plugin puts it in the
         # test's report) and is not written to stderr.
         self.on_crash: Callable[[str], bool] | None = None
+        # gort.run(seed=)/GORT_SCHEDSEED: scheduling choices come from rand
+        # (proc.py seedsched); None keeps the ordinary queue order.
+        self.seed: int | None = None
         # The netpoller's hooks (Go's netpoll(delay), netpollAnyWaiters):
         # findrunnable polls without blocking, checkdead asks whether any
         # goroutine waits for I/O. None and "no waiters" until a poller exists.

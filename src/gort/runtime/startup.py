@@ -40,6 +40,7 @@ from .proc import (
     mstart,
     newm,
     newproc1,
+    seedsched,
     startm,
     unwind_goroutines,
 )
@@ -50,12 +51,21 @@ from .sysmon import Sysmon
 _M_JOIN_GRACE = 0.5  # seconds an M may take to notice the end before it is interrupted
 
 
-def run(main: Callable[..., Any], *args: Any, procs: int | None = None) -> Any:
-    """Boot the runtime, run ``main(*args)`` as goroutine 1, return its value."""
-    _check(main, procs)
+def run(
+    main: Callable[..., Any], *args: Any, procs: int | None = None, seed: int | None = None
+) -> Any:
+    """Boot the runtime, run ``main(*args)`` as goroutine 1, return its value.
+
+    ``seed`` (or ``$GORT_SCHEDSEED``) makes scheduling reproducible (seedsched).
+    """
+    _check(main, procs, seed)
     dv = _debug.parse()
     n = procs if procs is not None else _env_default_procs()
     schedinit(n, dv)
+    if seed is None:
+        seed = _debug.env_seed()
+    if seed is not None:
+        seedsched(seed)
     m0 = sched.allm[0]
     pp0 = sched.allp[0]
     pp0.runq.append(newproc1(_runtime_main, (main, args), {}))
@@ -66,7 +76,7 @@ def run(main: Callable[..., Any], *args: Any, procs: int | None = None) -> Any:
     return main_result()
 
 
-def _check(main: Callable[..., Any], procs: int | None) -> None:
+def _check(main: Callable[..., Any], procs: int | None, seed: int | None) -> None:
     check_not_running("gort.run")
     if sched.running:
         raise RuntimeError("gort.run: a program is already running in this process")
@@ -74,6 +84,8 @@ def _check(main: Callable[..., Any], procs: int | None) -> None:
         raise TypeError(f"gort.run: main {main!r} is not callable")
     if procs is not None and (not isinstance(procs, int) or procs < 1):
         raise ValueError(f"gort.run: procs must be a positive int, not {procs!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise TypeError(f"gort.run: seed must be an int, not {seed!r}")
 
 
 def schedinit(nprocs: int, dv: _debug.DebugVars) -> None:
