@@ -51,7 +51,7 @@ from time import monotonic
 from typing import Any, Protocol
 
 from .panic import outside
-from .proc import current_m, getg, ready, ready_remote, schedule
+from .proc import getg, ready_remote, schedule
 from .runtime2 import G_WAITING, WAIT_IO, G, M, P, sched
 from .time import TimerState, sleep_delay
 
@@ -339,16 +339,11 @@ def _unblock(p: Poller, side: PollSide, ioready: bool, gs: list[G]) -> None:
 
 
 def _ready_all(gs: list[G]) -> None:
-    """Make woken waiters runnable: from an M's thread (a goroutine, or the
-    scheduler running timers) with ready, from any other thread by inject."""
-    if not gs:
-        return
-    mine = current_m() is not None
+    """Make woken waiters runnable at the tail of their home P's queue, in
+    order, from any thread: inject is that, and wakes the P's M if it sleeps.
+    (ready lost its next=False when timers got their own readytimer.)"""
     for gp in gs:
-        if mine:
-            ready(gp, next=False)
-        else:
-            ready_remote(gp)
+        ready_remote(gp)
 
 
 def netpoll_any_waiters() -> bool:
