@@ -3,8 +3,8 @@
 Invariants (chan.go's header, unchanged):
 
 * At least one of ``sendq`` and ``recvq`` is empty, except for sudogs of
-  selects that another channel already completed (a waker that meets one
-  skips it; its select unlinks the rest when it wakes).
+  selects that another case already completed (dead: wakers skip them;
+  their select removes them, at once or in the queue's next compaction).
 * For buffered channels: a non-empty buffer implies an empty ``recvq``; a
   buffer with room implies an empty ``sendq``.
 
@@ -49,17 +49,21 @@ from .runtime2 import (
     WAIT_CHAN_SEND_NIL,
     G,
     Sudog,
-    WaitQ,
     sched,
 )
 
 _lockinit = threading.Lock()
 
-# The buffer of a channel that has never buffered a value: a deque costs
-# 600 bytes, and most channels (unbuffered ones, timeouts that never fire)
-# never need one. Empty and immutable: reads see an empty buffer, and the
-# first append (AttributeError) makes the real deque.
-_NOBUF = cast("deque[Any]", ())
+# The buffer and wait queues of a channel that has not needed them yet: a
+# deque costs 600 bytes, and most channels never buffer a value or never
+# have a waiter on one side (a timeout that does not fire has neither).
+# Empty and immutable: reads see an empty deque, and the first append
+# (AttributeError, free until it happens) makes the real one.
+_EMPTY = cast("deque[Any]", ())
+
+# A queue holding more dead select sudogs than this (and than live ones) is
+# compacted; below it they wait for the wakers that skip them.
+COMPACT_MIN = 16
 
 
 def lockof(c: Chan) -> threading.Lock:
@@ -74,12 +78,81 @@ def lockof(c: Chan) -> threading.Lock:
     return lock
 
 
-def bufput(c: Chan, v: Any) -> None:
-    """Append v to c's buffer, making the buffer on first use."""
-    buf = c.buf
-    if buf is _NOBUF:
-        buf = c.buf = deque()
-    buf.append(v)
+def dequeue(q: deque[Sudog]) -> Sudog | None:
+    """Pop the first waiter that can still take an operation.
+
+    A select's sudog is only valid if this caller wins its token (Go's
+    selectDone CAS); the losers are dropped here.
+    """
+    while q:
+        sg = q.popleft()
+        tok = sg.token
+        if tok is None:
+            return sg
+        try:
+            tok.pop()
+        except IndexError:
+            continue
+        sg.g.param = sg
+        return sg
+    return None
+
+
+def enqueue(c: Chan, send: bool, sg: Sudog) -> deque[Sudog]:
+    """Append sg to c's send or receive queue, made on first use; returns it."""
+    q = c.sendq if send else c.recvq
+    if q is _EMPTY:
+        q = deque()
+        if send:
+            c.sendq = q
+        else:
+            c.recvq = q
+    q.append(sg)
+    return q
+
+
+def unqueue(c: Chan, q: deque[Sudog], sg: Sudog) -> None:
+    """Take sg, a sudog that will not be woken through q, out of q.
+
+    O(1) amortised (so that N goroutines selecting on one channel cost O(N),
+    not Go's O(N) per select): at either end it is popped; in the middle a
+    dead select sudog (its token gone) stays for the wakers to skip, and
+    ``c.ndead`` counts it; when the dead outnumber the living, one pass
+    drops them all. A live sudog (plain, or a select unwinding) is removed
+    at once. c's lock is held, or only one M runs.
+    """
+    if not q:
+        return
+    if q[-1] is sg:
+        q.pop()
+    elif q[0] is sg:
+        q.popleft()
+    elif sg.token is None or sg.token:
+        try:
+            q.remove(sg)
+        except ValueError:
+            pass  # a waker popped it already
+    else:
+        n = c.ndead = c.ndead + 1
+        if n > COMPACT_MIN and 2 * n > len(q):
+            live = [w for w in q if w.token is None or w.token]
+            q.clear()
+            q.extend(live)
+            c.ndead = 0
+
+
+def unpark(c: Chan, send: bool, sg: Sudog) -> None:
+    """A park on c was left by an exception (the run's end unwinding the
+    goroutine, an asynchronous exception): take sg out of c's queue if no
+    waker did.
+
+    The clean-up of gopark's contract (see gopark): without it a channel
+    that outlives the run would hand a later value to a dead goroutine.
+    Always locks: this is not a hot path, and other Ms may still run.
+    """
+    with lockof(c):
+        unqueue(c, c.sendq if send else c.recvq, sg)
+    sg.elem = None
 
 
 def _lockop(c: Chan) -> None:
@@ -88,18 +161,22 @@ def _lockop(c: Chan) -> None:
     lockof(c).acquire()
 
 
-def unpark(c: Chan, q: WaitQ, sg: Sudog) -> None:
-    """A park on c was left by an exception (the run's end unwinding the
-    goroutine, an asynchronous exception): take sg out of q if no waker did.
+def _winselect(sg: Sudog, q: deque[Sudog]) -> Sudog | None:
+    """sg, just popped from q, belongs to a select: win it or find another."""
+    try:
+        sg.token.pop()  # type: ignore[union-attr]
+    except IndexError:
+        return dequeue(q)
+    sg.g.param = sg
+    return sg
 
-    The clean-up of gopark's contract (see gopark): without it a channel
-    that outlives the run would hand a later value to a dead goroutine.
-    Always locks: this is not a hot path, and it may run while other Ms
-    still run.
-    """
-    with lockof(c):
-        q.remove(sg)
-    sg.elem = None
+
+def bufput(c: Chan, v: Any) -> None:
+    """Append v to c's buffer, making the buffer on first use."""
+    buf = c.buf
+    if buf is _EMPTY:
+        buf = c.buf = deque()
+    buf.append(v)
 
 
 def _capacity(cap: Any) -> int:
@@ -125,6 +202,7 @@ class Chan:
         "closed",
         "dataqsiz",
         "lock",
+        "ndead",
         "recvq",
         "sendq",
         "timer",
@@ -133,14 +211,15 @@ class Chan:
     def __init__(self, cap: int = 0) -> None:
         if cap.__class__ is not int or not 0 <= cap <= sys.maxsize:
             cap = _capacity(cap)
-        self.buf = _NOBUF  # a deque from the first buffered value on
+        self.buf = _EMPTY  # deques from the first value or waiter on
+        self.recvq: deque[Sudog] = _EMPTY
+        self.sendq: deque[Sudog] = _EMPTY
         self.capacity = cap
         # The room a send may fill: the capacity, and -1 once closed, so that
         # a send's fast path needs no separate test of closed.
         self.dataqsiz = cap
         self.closed = False
-        self.recvq = WaitQ()
-        self.sendq = WaitQ()
+        self.ndead = 0  # dead select sudogs left in the queues (unqueue)
         self.lock: threading.Lock | None = None  # made by lockof on first use
         # The Timer or Ticker that sends on this channel (Go 1.23's
         # hchan.timer): holding the channel keeps it alive, while the timer
@@ -164,18 +243,10 @@ class Chan:
         if locking:
             _lockop(self)
         recvq = self.recvq
-        sg = recvq.first
-        if sg is not None:  # a receiver waits, so the channel is open (close wakes them all)
-            # recvq.dequeue(), inlined for the hand-off's hot path.
-            nxt = sg.next
-            recvq.first = nxt
-            if nxt is None:
-                recvq.last = None
-            else:
-                nxt.prev = None
-                sg.next = None
-            if sg.token is not None:
-                sg = _winselect(sg, recvq)
+        if recvq:  # a receiver waits, so the channel is open (close wakes them all)
+            sg: Sudog | None = recvq.popleft()
+            if sg.token is not None:  # type: ignore[union-attr]
+                sg = _winselect(sg, recvq)  # type: ignore[arg-type]
             if sg is not None:
                 sg.elem = v
                 sg.success = True
@@ -222,14 +293,10 @@ class Chan:
             sg = gp.sudog = Sudog(gp)
         sg.elem = v
         sg.success = False
-        q = self.sendq
-        last = q.last  # q.enqueue(sg), inlined
-        if last is None:
-            q.first = sg
-        else:
-            last.next = sg
-            sg.prev = last
-        q.last = sg
+        try:
+            self.sendq.append(sg)
+        except AttributeError:  # the first waiter: make the queue
+            self.sendq = deque((sg,))
         gp.status = G_WAITING
         gp.waitreason = WAIT_CHAN_SEND
         if locking:
@@ -237,7 +304,7 @@ class Chan:
         try:
             schedule(gp, gp.p)
         except BaseException:
-            unpark(self, q, sg)
+            unpark(self, True, sg)
             raise
         if not sg.success:
             sg.elem = None
@@ -255,9 +322,9 @@ class Chan:
         sendq = self.sendq
         if buf:
             v = buf.popleft()
-            if sendq.first is not None:
+            if sendq:
                 # The buffer was full: the first sender's value joins the tail.
-                sg = sendq.dequeue()
+                sg = dequeue(sendq)
                 if sg is not None:
                     buf.append(sg.elem)
                     sg.elem = None
@@ -269,15 +336,8 @@ class Chan:
             if locking:
                 self.lock.release()  # type: ignore[union-attr]
             return (v, True) if _ok else v
-        sg = sendq.first
-        if sg is not None:
-            nxt = sg.next  # sendq.dequeue(), inlined as in send
-            sendq.first = nxt
-            if nxt is None:
-                sendq.last = None
-            else:
-                nxt.prev = None
-                sg.next = None
+        if sendq:
+            sg = sendq.popleft()
             if sg.token is not None:
                 sg = _winselect(sg, sendq)
             if sg is not None:
@@ -315,14 +375,10 @@ class Chan:
         if sg is None:
             sg = gp.sudog = Sudog(gp)
         sg.success = False
-        q = self.recvq
-        last = q.last  # q.enqueue(sg), inlined
-        if last is None:
-            q.first = sg
-        else:
-            last.next = sg
-            sg.prev = last
-        q.last = sg
+        try:
+            self.recvq.append(sg)
+        except AttributeError:  # the first waiter: make the queue
+            self.recvq = deque((sg,))
         gp.status = G_WAITING
         gp.waitreason = WAIT_CHAN_RECEIVE
         if locking:
@@ -330,7 +386,7 @@ class Chan:
         try:
             schedule(gp, gp.p)
         except BaseException:
-            unpark(self, q, sg)
+            unpark(self, False, sg)
             raise
         v = sg.elem
         sg.elem = None
@@ -347,11 +403,10 @@ class Chan:
         The loop takes buffered values itself while one M runs goroutines
         and no sender waits (recv's own fast path, minus a call per value).
         """
-        sendq = self.sendq
         recv = self.recv
         buf = self.buf
         while True:
-            if buf and sendq.first is None and not sched.multi:
+            if buf and not self.sendq and not sched.multi:  # sendq: made by the first waiter
                 yield buf.popleft()
                 continue
             v, ok = recv(True)
@@ -374,26 +429,17 @@ class Chan:
         woken: list[Sudog] = []
         for q in (self.recvq, self.sendq):
             while True:
-                sg = q.dequeue()
+                sg = dequeue(q)
                 if sg is None:
                     break
                 sg.elem = None
                 sg.success = False
                 woken.append(sg)
+        self.ndead = 0
         if locking:
             self.lock.release()  # type: ignore[union-attr]
         for sg in woken:
             ready(sg.g)
-
-
-def _winselect(sg: Sudog, q: WaitQ) -> Sudog | None:
-    """sg, just popped from q, belongs to a select: win it or find another."""
-    try:
-        sg.token.pop()  # type: ignore[union-attr]
-    except IndexError:
-        return q.dequeue()
-    sg.g.param = sg
-    return sg
 
 
 def selectnbsend(c: Chan, v: Any, wake: Callable[[G], None] = ready) -> bool:
@@ -408,7 +454,7 @@ def selectnbsend(c: Chan, v: Any, wake: Callable[[G], None] = ready) -> bool:
         if locking:
             c.lock.release()  # type: ignore[union-attr]
         raise Panic("send on closed channel")
-    sg = c.recvq.dequeue() if c.recvq.first is not None else None
+    sg = dequeue(c.recvq) if c.recvq else None
     if sg is None and len(c.buf) >= c.dataqsiz:
         if locking:
             c.lock.release()  # type: ignore[union-attr]

@@ -23,7 +23,7 @@ import itertools
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import Context
 from types import CodeType
 from typing import Any
@@ -90,12 +90,12 @@ class Sudog:
     a one-element list whose atomic ``pop`` is Go's selectDone CAS, so
     exactly one waker wins a select that waits on several channels.
 
-    ``prev``/``next`` link the sudog into one ``WaitQ``; both are None
-    whenever it is in none (every unlink clears them), which is what
-    ``WaitQ.remove`` relies on to be idempotent.
+    A select's sudog whose token is gone (another case won) is dead: every
+    waker skips it, and its select unlinks it or leaves it for the channel's
+    next compaction (chan.py ``unqueue``).
     """
 
-    __slots__ = ("c", "elem", "g", "index", "next", "prev", "success", "token")
+    __slots__ = ("c", "elem", "g", "index", "success", "token")
 
     def __init__(self, g: G) -> None:
         self.g = g
@@ -104,97 +104,6 @@ class Sudog:
         self.success = False
         self.token: list[bool] | None = None
         self.index = 0
-        self.prev: Sudog | None = None
-        self.next: Sudog | None = None
-
-
-class WaitQ:
-    """A channel's queue of waiting sudogs (chan.go waitq): a doubly linked
-    list, so that a select removes its losing sudogs in O(1) each.
-
-    Written under the channel's lock (or by the one M when ``sched.multi``
-    is off). The hot paths in chan.py inline ``enqueue`` and the head pop.
-    """
-
-    __slots__ = ("first", "last")
-
-    def __init__(self) -> None:
-        self.first: Sudog | None = None
-        self.last: Sudog | None = None
-
-    def __len__(self) -> int:
-        n = 0
-        sg = self.first
-        while sg is not None:
-            n += 1
-            sg = sg.next
-        return n
-
-    def __bool__(self) -> bool:
-        return self.first is not None
-
-    def __iter__(self) -> Iterator[Sudog]:
-        """The queued sudogs, first to last (a snapshot: for dumps and the
-        leak finder, not for the channel operations)."""
-        out: list[Sudog] = []
-        sg = self.first
-        while sg is not None:
-            out.append(sg)
-            sg = sg.next
-        return iter(out)
-
-    def enqueue(self, sg: Sudog) -> None:
-        last = self.last
-        if last is None:
-            self.first = sg
-        else:
-            last.next = sg
-            sg.prev = last
-        self.last = sg
-
-    def dequeue(self) -> Sudog | None:
-        """Pop the first waiter that can still take an operation.
-
-        A select's sudog is only valid if this caller wins its token (Go's
-        selectDone CAS); the losers are dropped on the way.
-        """
-        while True:
-            sg = self.first
-            if sg is None:
-                return None
-            nxt = sg.next
-            self.first = nxt
-            if nxt is None:
-                self.last = None
-            else:
-                nxt.prev = None
-                sg.next = None
-            tok = sg.token
-            if tok is None:
-                return sg
-            try:
-                tok.pop()
-            except IndexError:
-                continue
-            sg.g.param = sg
-            return sg
-
-    def remove(self, sg: Sudog) -> None:
-        """Unlink sg if it is still queued here (O(1); a no-op otherwise)."""
-        prev = sg.prev
-        nxt = sg.next
-        if prev is None:
-            if self.first is not sg:
-                return  # not queued: a waker popped it already
-            self.first = nxt
-        else:
-            prev.next = nxt
-            sg.prev = None
-        if nxt is None:
-            self.last = prev
-        else:
-            nxt.prev = prev
-            sg.next = None
 
 
 # Where a goroutine was created: (code, line, the module's globals, creator's goid).

@@ -6,9 +6,9 @@
    once. The waker that pops the token owns the select; it records the
    winning sudog in ``g.param``.
 3. On wake-up, remove the other sudogs from their queues ("otherwise they
-   stack up on quiet channels"): each is unlinked from its doubly linked
-   wait queue in O(1), so N goroutines selecting on one shared channel
-   cost O(N), not O(N^2). A park left by an exception removes all of them.
+   stack up on quiet channels"), each in O(1) amortised (``chan.unqueue``),
+   so N goroutines selecting on one shared channel cost O(N), not O(N^2).
+   A park left by an exception takes the token and removes all of them.
 
 The random order comes from ``sched.rand``, the runtime's private source
 (Go's cheaprand): user code seeding ``random`` changes nothing here.
@@ -24,7 +24,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from .chan import Chan, bufput, lockof, nilchan
+from .chan import Chan, bufput, dequeue, enqueue, lockof, nilchan, unqueue
 from .panic import Panic, outside
 from .proc import gopark, preemptcheck, ready, schedule
 from .runtime2 import G_WAITING, WAIT_SELECT, WAIT_SELECT_NO_CASES, G, Sudog, sched
@@ -129,7 +129,7 @@ def _try_case(c: Chan, kind: int, value: Any) -> tuple[bool, Any, Sudog | None]:
     if kind == _SEND:
         if c.closed:
             raise Panic("send on closed channel")
-        sg = c.recvq.dequeue() if c.recvq.first is not None else None
+        sg = dequeue(c.recvq) if c.recvq else None
         if sg is not None:
             sg.elem = value
             sg.success = True
@@ -141,13 +141,13 @@ def _try_case(c: Chan, kind: int, value: Any) -> tuple[bool, Any, Sudog | None]:
     buf = c.buf
     if buf:
         v = buf.popleft()
-        sg = c.sendq.dequeue() if c.sendq.first is not None else None
+        sg = dequeue(c.sendq) if c.sendq else None
         if sg is not None:
             buf.append(sg.elem)
             sg.elem = None
             sg.success = True
         return True, ((v, True) if kind == _RECV2 else v), sg
-    sg = c.sendq.dequeue() if c.sendq.first is not None else None
+    sg = dequeue(c.sendq) if c.sendq else None
     if sg is not None:
         v = sg.elem
         sg.elem = None
@@ -211,9 +211,7 @@ def _selpark(
         sg.index = k
         if kind == _SEND:
             sg.elem = value
-            c.sendq.enqueue(sg)
-        else:
-            c.recvq.enqueue(sg)
+        enqueue(c, kind == _SEND, sg)
         sudogs.append(sg)
     gp.param = None
     gp.status = G_WAITING
@@ -223,7 +221,13 @@ def _selpark(
     try:
         schedule(gp, gp.p)
     except BaseException:
-        _dequeue_losers(scases, sudogs, None)  # gopark's clean-up: leave no sudog behind
+        # gopark's clean-up: take the token, so no waker can win any more,
+        # and leave no sudog behind.
+        try:
+            token.pop()
+        except IndexError:
+            pass  # a waker won meanwhile: its value is dropped with the goroutine
+        _dequeue_losers(scases, sudogs, None)
         raise
     won: Sudog = gp.param
     gp.param = None
@@ -243,9 +247,9 @@ def _selpark(
 def _dequeue_losers(
     scases: list[tuple[int, Chan, int, Any]], sudogs: list[Sudog], won: Sudog | None
 ) -> None:
-    """Unlink every sudog but the winner (each O(1); already popped ones are
-    skipped). Locks whenever several Ms run, or when unwinding (won is None),
-    which may happen while other Ms still run."""
+    """Take every sudog but the winner out of its queue (each O(1)
+    amortised: chan.unqueue). Locks whenever several Ms run, or when
+    unwinding (won is None), which may happen while other Ms still run."""
     locking = sched.multi or won is None
     chans = _lockorder(scases) if locking else []
     if locking:
@@ -253,7 +257,7 @@ def _dequeue_losers(
     for sg, (_, c, kind, _) in zip(sudogs, scases, strict=True):
         if sg is won:
             continue
-        (c.sendq if kind == _SEND else c.recvq).remove(sg)
+        unqueue(c, c.sendq if kind == _SEND else c.recvq, sg)
         sg.elem = None
     if locking:
         _unlock(chans)
