@@ -47,6 +47,8 @@ from .runtime2 import sched
 from .sizeclasses import (
     LARGE_SIZE_DIV,
     MAX_SMALL_SIZE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
     SMALL_SIZE_DIV,
     SMALL_SIZE_MAX,
     size_to_class8,
@@ -69,6 +71,7 @@ def _class_table() -> list[int]:
 
 
 _class_of = _class_table()
+_large_cache = mheap_.large_cache
 _finalizer_lock = threading.Lock()
 finalizer_frees = 0  # _finalizer_lock
 
@@ -262,7 +265,12 @@ def _alloc_slow(n: int, zero: bool) -> Buffer:
 def _alloc_large(n: int, zero: bool) -> Buffer:
     if not isinstance(n, int):
         raise TypeError(f"gort.alloc: size must be an int, not {type(n).__name__}")
-    span = mheap_.alloc_large(n)
+    npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT
+    try:
+        span = _large_cache[npages].pop()  # IndexError: none kept, or too large to keep
+    except IndexError:
+        span = mheap_.alloc_large(npages)
+    span.nmalloc += 1  # only the taker of a span writes it
     b = _new(_LiveBuffer)
     view = span.views[0]
     if view is None:

@@ -34,11 +34,12 @@ from .sizeclasses import PAGE_SIZE, class_to_allocnpages, class_to_size
 ARENA_BYTES = 64 << 20
 ARENA_PAGES = ARENA_BYTES // PAGE_SIZE
 HEAP_GROW_PAGES = (1 << 20) // PAGE_SIZE  # grow by at least 1 MiB (Go's mheap.grow)
-# Freed large spans of up to 16 pages are kept whole for the next large
-# allocation of the same size, up to 256 pages in all: Go keeps a per-P page
-# cache for allocations under 16 pages for the same reason (no page search).
+# Freed large spans of up to 16 pages are kept whole, two per size (at most
+# 272 pages, 2.1 MiB), for the next large allocation of the same size: Go
+# keeps a per-P page cache for allocations under 16 pages for the same
+# reason (no page search, no heap lock).
 LARGE_CACHE_MAX_NPAGES = 16
-LARGE_CACHE_PAGES = 256
+LARGE_CACHE_SPANS = 2
 
 
 class Arena:
@@ -83,6 +84,7 @@ class MSpan:
         "gens",
         "mcache",
         "nelems",
+        "nmalloc",
         "npages",
         "offset",
         "sizeclass",
@@ -98,6 +100,7 @@ class MSpan:
         self.sizeclass = sizeclass
         self.mcache: Any = None
         self.central: Any = None  # what free() returns an uncached slot to
+        self.nmalloc = 0  # large spans: times handed out (by whoever took it)
         if sizeclass:
             self.elemsize = class_to_size[sizeclass]
             self.nelems = npages * PAGE_SIZE // self.elemsize
@@ -210,13 +213,13 @@ class MHeap:
         self.pages_sys = 0  # grown into: heap_sys
         self.pages_inuse = 0  # in spans: heap_inuse
         self.peak_inuse = 0  # the scavenger's "recent peak" (it resets it)
-        # Large objects, counted here under the lock (small ones per mcache).
-        self.large_mallocs = 0
-        self.large_frees = 0
-        self.large_bytes = 0  # cumulative, for total_alloc
-        # npages -> free large spans kept whole (see LARGE_CACHE_PAGES); lock.
-        self.large_cache: dict[int, list[MSpan]] = {}
-        self.large_cached = 0  # pages in large_cache
+        # Large objects count their allocations in their span; these add
+        # up the spans given back to the pages (lock).
+        self.retired_large_mallocs = 0
+        self.retired_large_bytes = 0
+        # npages -> free large spans kept whole. Lock-free: list.pop and
+        # list.append are atomic, and a span is in at most one list.
+        self.large_cache: list[list[MSpan]] = [[] for _ in range(LARGE_CACHE_MAX_NPAGES + 1)]
 
     # -- arenas and growth ---------------------------------------------
 
@@ -276,40 +279,42 @@ class MHeap:
 
     # -- large objects -----------------------------------------------------
 
-    def alloc_large(self, nbytes: int) -> MSpan:
-        n = -(-nbytes // PAGE_SIZE)
+    def alloc_large(self, npages: int) -> MSpan:
+        """A new span for one large object (the large cache had none)."""
         with self.lock:
-            self.large_mallocs += 1
-            self.large_bytes += n * PAGE_SIZE
-            cached = self.large_cache.get(n)
-            if cached:
-                self.large_cached -= n
-                return cached.pop()
-            start = self._alloc_pages(n)
-            span = MSpan(self._arena_of(start), start, n, 0)
+            start = self._alloc_pages(npages)
+            span = MSpan(self._arena_of(start), start, npages, 0)
             span.central = self
             self.spans[start] = span
         return span
 
     def free_uncached(self, span: MSpan, slot: int) -> None:
-        """Free a large object (a large span is never cached by an mcache)."""
+        """Free a large object: keep its span whole, or give its pages back."""
         n = span.npages
+        if n <= LARGE_CACHE_MAX_NPAGES:
+            kept = self.large_cache[n]
+            if len(kept) < LARGE_CACHE_SPANS:  # racy by one at worst: a bound, not a count
+                kept.append(span)  # gens[0] has moved on: a stale handle stays stale
+                return
         with self.lock:
-            self.large_frees += 1
-            if n <= LARGE_CACHE_MAX_NPAGES and self.large_cached + n <= LARGE_CACHE_PAGES:
-                self.large_cache.setdefault(n, []).append(span)  # gens[0] moved on: safe
-                self.large_cached += n
-            else:
-                self._free_span_locked(span)
+            self._retire_large(span)
+
+    def _retire_large(self, span: MSpan) -> None:
+        """Lock held."""
+        self.retired_large_mallocs += span.nmalloc
+        self.retired_large_bytes += span.nmalloc * span.npages * PAGE_SIZE
+        self._free_span_locked(span)
 
     def drain_large_cache(self) -> None:
         """Give the kept large spans' pages back (scavenger, end of run)."""
-        with self.lock:
-            for spans in self.large_cache.values():
-                for span in spans:
-                    self._free_span_locked(span)
-            self.large_cache.clear()
-            self.large_cached = 0
+        for kept in self.large_cache:
+            while kept:
+                try:
+                    span = kept.pop()
+                except IndexError:  # an allocation took it meanwhile
+                    break
+                with self.lock:
+                    self._retire_large(span)
 
     # -- the scavenger's primitives (mgcscavenge.go) ---------------------
 

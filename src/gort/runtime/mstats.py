@@ -59,20 +59,26 @@ class MemStats:
     by_size: list[BySize] = field(default_factory=list, repr=False)
 
 
-def _live_per_class() -> tuple[list[int], int, int]:
-    """Live objects per size class, and live large objects and their bytes."""
+def _live_per_class() -> tuple[list[int], int, int, int, int]:
+    """Live objects per size class; live large objects, their bytes, and the
+    allocations and bytes of large objects ever made."""
     live = [0] * len(class_to_size)
     large = large_bytes = 0
+    kept = {id(s) for ss in mheap_.large_cache for s in list(ss)}
     with mheap_.lock:
         spans = list(mheap_.spans.values())
-        cached_large = {id(s) for ss in mheap_.large_cache.values() for s in ss}
+        large_mallocs = mheap_.retired_large_mallocs
+        large_total = mheap_.retired_large_bytes
     for span in spans:
         if span.sizeclass:
             live[span.sizeclass] += span.nelems - len(span.freelist)
-        elif id(span) not in cached_large:
+            continue
+        large_mallocs += span.nmalloc
+        large_total += span.nmalloc * span.npages * PAGE_SIZE
+        if id(span) not in kept:
             large += 1
             large_bytes += span.npages * PAGE_SIZE
-    return live, large, large_bytes
+    return live, large, large_bytes, large_mallocs, large_total
 
 
 def read_mem_stats() -> MemStats:
@@ -80,13 +86,11 @@ def read_mem_stats() -> MemStats:
     for c in central[1:]:
         c.sweep()  # file spans that racing frees left misfiled, as Go's sweep would
     nmalloc = total_nmalloc()
-    live, nlarge, large_live_bytes = _live_per_class()
+    live, nlarge, large_live_bytes, large_mallocs, large_bytes = _live_per_class()
     with mheap_.lock:
         pages_sys = mheap_.pages_sys
         pages_inuse = mheap_.pages_inuse
         pages_released = mheap_.scav.npages
-        large_mallocs = mheap_.large_mallocs
-        large_bytes = mheap_.large_bytes
     by_size = [
         BySize(class_to_size[sc], nmalloc[sc], nmalloc[sc] - live[sc])
         for sc in range(1, len(class_to_size))
