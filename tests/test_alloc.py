@@ -482,3 +482,38 @@ def test_the_scavenger_returns_a_burst_to_the_os() -> None:
     assert left <= grew // 5  # RSS came back down
     assert released >= 30 << 20  # and the heap counts it as released
     assert intact  # pages in use were never released
+
+
+# -- gort.net: read_buffer --------------------------------------------------------
+
+
+def test_read_buffer_reads_into_allocator_memory(procs: int) -> None:
+    def main() -> tuple[list[bytes], int, bool, int]:
+        ln = gort.net.listen("tcp", "127.0.0.1:0")
+        before = gort.mem_stats().heap_objects
+
+        def peer() -> None:
+            with ln.accept() as c:
+                c.write(b"hello")
+                c.read(1)  # wait, then close: the reader sees EOF
+
+        gort.go(peer)
+        got = []
+        with gort.net.dial("tcp", str(ln.addr)) as c:
+            with c.read_buffer(4096) as buf:
+                got.append(bytes(buf.view))
+                ours = isinstance(buf, Buffer) and buf._span.sizeclass > 0
+            c.write(b"!")
+            with c.read_buffer(4096) as buf:
+                eof = len(buf)
+            c.close()
+            try:
+                c.read_buffer(100)
+            except gort.net.ErrClosed:
+                pass
+        ln.close()
+        return got, eof, ours, gort.mem_stats().heap_objects - before
+
+    got, eof, ours, leaked = gort.run(main, procs=procs)
+    assert got == [b"hello"] and eof == 0 and ours
+    assert leaked == 0  # the failed read freed its buffer
