@@ -125,6 +125,20 @@ def _pipeline(n: int, workers: int) -> Callable[[str], None]:
     return check
 
 
+def _http_api(out: str) -> None:
+    assert out.splitlines() == [
+        'POST /items -> 201 {"id": 1, "name": "gopher"}',
+        'POST /items -> 201 {"id": 2, "name": "python"}',
+        'GET /items -> 200 [{"id": 1, "name": "gopher"}, {"id": 2, "name": "python"}]',
+        'GET /items/2 -> 200 {"id": 2, "name": "python"}',
+        "DELETE /items/1 -> 204 ",
+        "GET /items/1 -> 404 404 page not found",
+        "POST /items -> 400 want a JSON object with a name",
+        "PUT /items/2 -> 405 Method Not Allowed",
+        "shutdown: None; serve returned: http: Server closed",
+    ]
+
+
 @dataclass(frozen=True)
 class Case:
     example: str
@@ -146,6 +160,7 @@ CASES = [
     Case("blocking.py", (), _blocking),
     Case("pipeline.py", (), _pipeline(1000, 4)),
     Case("pipeline.py", ("50", "3"), _pipeline(50, 3)),
+    Case("http_api.py", (), _http_api),
 ]
 
 

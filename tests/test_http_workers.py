@@ -15,7 +15,6 @@ import pytest
 from httpproc import ServerProc
 
 pytestmark = pytest.mark.timeout(120)
-pytest.importorskip("gort.net")
 
 
 def _pid(s: ServerProc) -> int:

@@ -83,9 +83,8 @@ def _split_bind(bind: str) -> tuple[str, int]:
 
 def serve_main(handler: HandlerFunc, bind: str, reuse_port: bool, opts: argparse.Namespace) -> int:
     """The body of one runtime: listen, serve, and on SIGTERM/SIGINT shut down gracefully."""
-    from .server import _net
+    from .. import net
 
-    net = _net()
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
     old_wakeup = signal.set_wakeup_fd(wfd)

@@ -662,7 +662,9 @@ class Server:
         if self._shutting:
             return ErrServerClosed
         addr = self.addr or ":80"
-        ln = _net().listen("tcp", addr)
+        from .. import net
+
+        ln = net.listen("tcp", addr)
         return self.serve(ln)
 
     def serve(self, ln: Any) -> ServerClosedError:
@@ -767,13 +769,6 @@ class Server:
 _TEMPORARY_ACCEPT_ERRORS = frozenset(
     {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED, errno.EAGAIN}
 )
-
-
-def _net() -> Any:
-    """gort.net, imported when first needed (it starts nothing at import)."""
-    import importlib
-
-    return importlib.import_module("gort.net")
 
 
 def listen_and_serve(addr: str, handler: Handler | HandlerFunc | None = None) -> ServerClosedError:
