@@ -3,7 +3,7 @@ application or a gort handler.
 
 Without --workers the app is served by this process (one gort runtime).
 With --workers N this process becomes a supervisor (no runtime of its own)
-that forks N workers, each running a gort runtime on the same port
+that starts N worker processes, each running a gort runtime on the same port
 (SO_REUSEPORT: the kernel spreads connections over them); it restarts a
 worker that dies, and on SIGTERM or SIGINT it asks every worker to shut down
 gracefully (stop accepting, finish the requests in flight) and exits when
@@ -18,9 +18,9 @@ import inspect
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import gort
@@ -129,15 +129,15 @@ def run_single(handler: HandlerFunc, opts: argparse.Namespace, reuse_port: bool 
 
 
 class Supervisor:
-    """The parent of --workers N: forks workers, restarts the dead, drains on a signal.
+    """The parent of --workers N: starts workers, restarts the dead, drains on a signal.
 
-    Runs no gort runtime (so forking is safe). Its own socket is bound with
+    Runs no gort runtime and does not import the app. Its own socket is bound with
     SO_REUSEPORT but never listens: it reserves the port (and resolves port 0)
     without taking a share of the connections."""
 
-    def __init__(self, n: int, run_worker: Callable[[str], int], bind: str) -> None:
+    def __init__(self, n: int, worker_argv: list[str], bind: str) -> None:
         self.n = n
-        self.run_worker = run_worker
+        self.worker_argv = worker_argv  # the command line of a worker, less its bind
         host, port = _split_bind(bind)
         self.reserve = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -149,25 +149,10 @@ class Supervisor:
         self.stopping = False
 
     def spawn(self, slot: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 1
-            try:
-                signal.set_wakeup_fd(-1)
-                for s in (*SIGNALS, signal.SIGCHLD):
-                    signal.signal(s, signal.SIG_DFL)
-                self.reserve.close()
-                code = self.run_worker(self.bind)
-            except BaseException as e:  # a worker never returns into the parent's code
-                import traceback
-
-                traceback.print_exc()
-                code = e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        self.children[pid] = slot
+        """Start a worker: a fresh interpreter running one runtime (exec, not a
+        bare fork: a child of a fork would inherit this process's state)."""
+        proc = subprocess.Popen([*self.worker_argv, "--worker-bind", self.bind])
+        self.children[proc.pid] = slot
 
     def run(self) -> int:
         rfd, wfd = os.pipe()
@@ -248,17 +233,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--read-header-timeout", type=float, default=None)
     ap.add_argument("--idle-timeout", type=float, default=None)
     ap.add_argument("--shutdown-timeout", type=float, default=30.0)
+    ap.add_argument("--worker-bind", default=None, help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
+    if opts.workers > 0 and opts.worker_bind is None:
+        args = sys.argv[1:] if argv is None else argv
+        return Supervisor(opts.workers, [sys.executable, "-m", "gort.http", *args], opts.bind).run()
     app = load_app(opts.app)
     handler = make_handler(app, opts.interface, multiprocess=opts.workers > 0)
-    if opts.workers <= 0:
-        return run_single(handler, opts)
-
-    def run_worker(bind: str) -> int:
-        opts.bind = bind
+    if opts.worker_bind is not None:  # one of the supervisor's workers
+        opts.bind = opts.worker_bind
         return run_single(handler, opts, reuse_port=True)
-
-    return Supervisor(opts.workers, run_worker, opts.bind).run()
+    return run_single(handler, opts)
 
 
 if __name__ == "__main__":
