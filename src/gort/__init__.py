@@ -9,6 +9,7 @@ Go's ``src/runtime``.
 from __future__ import annotations
 
 from . import net
+from . import signal as signal  # gort.signal: Go's os/signal
 from .context import (
     Canceled,
     Context,

@@ -318,7 +318,8 @@ def schedule(gp: G, pp: P) -> Any:
 def _schedule_slow(gp: G, pp: P) -> G | None:
     """schedule's other cases; None sends the caller to g0."""
     if sched.exiting:
-        raise GreenletExit
+        exitg(gp)
+        return None  # gp is abandoned: g0 carries on without it
     if sched.seed is not None:
         return seednext(pp)  # pp.preempt stays set: every switch comes here
     pp.preempt = False  # this switch is the yield sysmon asked for
@@ -386,17 +387,45 @@ def preemptcheck() -> None:
     whenever ``sched.multi`` is set: sysmon sets it when it marks a P, so
     the single-M fast path pays nothing until there is a mark to honour.
     """
+    gp: G | None = getattr(getcurrent(), "gp", None)
     if sched.exiting:
-        raise GreenletExit  # the program is over (the mark stays: see exitprogram)
+        if gp is None:
+            raise GreenletExit
+        exitg(gp)  # the program is over (the mark stays: see exitprogram)
+        gp.p.m.g0.switch()  # abandoned: never resumed
+        raise GreenletExit
     if sched.mcount == 1:
         sched.multi = False  # one M: the mark was the only reason to be here
-    gp: G | None = getattr(getcurrent(), "gp", None)
     if gp is None:
         return
     pp: P = gp.p
     if pp.preempt:
         pp.preempt = False
         goyield(gp, pp)
+
+
+# Greenlets of goroutines that swallowed the GreenletExit of the end of their
+# run and tried to run on: kept for ever, so that collecting them (which
+# throws GreenletExit into them again) cannot resume them during a later run.
+_abandoned: list[Any] = []
+
+
+def exitg(gp: G) -> None:
+    """The program is over and gp wants to go on (it parks, yields or was
+    preempted). The first time, raise GreenletExit, so that its
+    finally-blocks run; a goroutine that swallowed that (a bare ``except:``
+    in a retry loop) is abandoned: this returns, and the caller switches to
+    g0 for good. Either way the end of a run is bounded."""
+    unwound = sched.unwound
+    if gp.goid not in unwound:
+        unwound.add(gp.goid)
+        raise GreenletExit
+    if gp.glet is not None:
+        _abandoned.append(gp.glet)
+    _write_stderr(
+        f"gort: goroutine {gp.goid} swallowed GreenletExit at the end of the run "
+        "and was abandoned (do not catch it with a bare except)\n"
+    )
 
 
 def goyield(gp: G, pp: P) -> None:
@@ -487,7 +516,7 @@ def _gbody(gp: G | None) -> None:
         except Goexit:
             pass
         except GreenletExit:
-            if sched.exiting:
+            if sched.exiting or _stale(gp.p.m):
                 raise  # the runtime unwinding the goroutine at the end
             # User code's own GreenletExit (gevent's "kill quietly"): it
             # ends only this goroutine, like Goexit.
@@ -495,6 +524,11 @@ def _gbody(gp: G | None) -> None:
             gopanic(gp, e)
             return  # the greenlet ends; its parent g0 sees sched.exiting
         gp = goexit0(gp)
+
+
+def _stale(m: M | None) -> bool:
+    """m is gone or belongs to a run that has ended (teardown abandoned it)."""
+    return m is None or m.gen != sched.generation
 
 
 def goexit0(gp: G) -> G | None:
@@ -509,7 +543,7 @@ def goexit0(gp: G) -> G | None:
         _trace.goend(gp, pp)
     gl = gp.glet
     gp.status = G_DEAD
-    del sched.allgs[gp.goid]
+    sched.allgs.pop(gp.goid, None)  # gone already if its run has ended
     # G <-> sudog is a cycle; G <-> greenlet is one until gl.gp moves on
     # (below, in every path), after which the dead G is freed at once.
     gp.sudog = None
@@ -654,8 +688,8 @@ def findrunnable(m: M, pp: P) -> G | None:
     Returns None when the program is over.
     """
     while True:
-        if sched.exiting:
-            return None
+        if sched.exiting or m.gen != sched.generation:
+            return None  # the program is over, or m is left from an earlier run
         if pp.timers:
             _time.checktimers(pp)
         if pp.status == P_DEAD:
@@ -803,6 +837,7 @@ def schedule_loop(m: M) -> None:
 
 def newm(pp: P) -> M:
     m = M(len(sched.allm))
+    m.gen = sched.generation
     m.p = pp
     pp.m = m
     sched.allm.append(m)
@@ -820,12 +855,15 @@ def _mthread(m: M) -> None:
     try:
         mstart(m)
     finally:
-        unwind_goroutines(m)
-        with sched.lock:
-            sched.mcount -= 1
-            m.ident = 0
-            set_multi()
-            checkdead()  # the Ms left may all be asleep
+        # An M that teardown abandoned (stuck in a blocking C call) may get
+        # here during a later run: it must not touch that run's state.
+        if not _stale(m):
+            unwind_goroutines(m)
+            with sched.lock:
+                sched.mcount -= 1
+                m.ident = 0
+                set_multi()
+                checkdead()  # the Ms left may all be asleep
 
 
 def startm(pp: P) -> None:
@@ -942,25 +980,34 @@ def _adopt_timers(dead: P) -> None:
 
 
 def unwind_goroutines(m: M) -> None:
-    """Unwind this M's goroutines and idle greenlets, on this M's thread."""
+    """Unwind this M's goroutines and idle greenlets, on this M's thread.
+
+    Each goroutine gets GreenletExit once (``exitg`` abandons one that
+    swallows it). A KeyboardInterrupt escaping a finally-block (a second
+    Ctrl-C) stops the unwinding: the rest is abandoned and it propagates.
+    """
     pp = m.p
     if pp is None:
         return
     mine = [gp for gp in list(sched.allgs.values()) if gp.p is pp and gp.glet is not None]
     for gp in mine:
         gl = gp.glet
-        if gl is not None and not gl.dead:
-            try:
-                gl.throw(GreenletExit)
-            except BaseException:
-                pass
+        if gl is not None and not gl.dead and gp.goid not in sched.unwound:
+            sched.unwound.add(gp.goid)
+            _throw_exit(gl)
     while pp.gfree:
         gl = pp.gfree.pop()
         if not gl.dead:
-            try:
-                gl.throw(GreenletExit)
-            except BaseException:
-                pass
+            _throw_exit(gl)
+
+
+def _throw_exit(gl: Any) -> None:
+    try:
+        gl.throw(GreenletExit)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        pass  # what an abandoned goroutine raises cannot change the outcome
 
 
 # ---------------------------------------------------------------------------
@@ -985,6 +1032,8 @@ def checkdead() -> None:
             return
     if sched.netpoll_waiters():
         return
+    if sched.signals is not None and sched.signals.watching():
+        return  # a notified signal can still wake a goroutine (Go: signal_recv's M)
     if sched.allgs:
         msg = "all goroutines are asleep - deadlock!"
     else:

@@ -188,6 +188,7 @@ class M:
 
     __slots__ = (
         "g0",
+        "gen",
         "id",
         "ident",
         "p",
@@ -198,6 +199,7 @@ class M:
 
     def __init__(self, mid: int) -> None:
         self.id = mid
+        self.gen = 0  # sched.generation of the run it belongs to (set by newm)
         self.g0: greenlet = None  # the scheduler loop's greenlet, set by mstart
         self.p: P | None = None
         self.park = Note()
@@ -293,6 +295,10 @@ class Sched:
         self.syscalls: Any = None
         self.debug: Any = None
         self.panicking = False
+        # goids thrown GreenletExit at the end of the run (each by its own M:
+        # set.add is atomic); a second attempt to run abandons the goroutine.
+        self.unwound: set[int] = set()
+        self.signals: Any = None  # sigqueue.SigState, set by schedinit
         self.sysmonwait = False  # sysmon sleeps until an M wakes up
         self.running = False  # between run()'s start and its teardown
         self.mcount = 0  # sched.lock: Ms running a scheduler loop

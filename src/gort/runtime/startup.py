@@ -32,6 +32,7 @@ from .preempt import Preempter, add_trampoline
 from .proc import (
     _env_default_procs,
     _init_funcs,
+    _write_stderr,
     check_not_running,
     exitprogram,
     getg,
@@ -45,10 +46,12 @@ from .proc import (
     unwind_goroutines,
 )
 from .runtime2 import P_RUNNING, WAIT_PANIC, M, P, sched
+from .sigqueue import initsig
 from .syscall import SyscallPool
 from .sysmon import Sysmon
 
 _M_JOIN_GRACE = 0.5  # seconds an M may take to notice the end before it is interrupted
+_M_JOIN_LIMIT = 1.0  # seconds teardown waits for all the Ms before abandoning the rest
 
 
 def run(
@@ -111,6 +114,7 @@ def schedinit(nprocs: int, dv: _debug.DebugVars) -> None:
     sched.close_hooks.append(preempter.uninstall)
     sched.close_hooks.append(malloc.endrun)
     preempter.install()
+    initsig()
 
 
 def _on_exit() -> None:
@@ -158,36 +162,66 @@ add_trampoline(_runtime_main.__code__)  # only calls main: holds no lock
 
 
 def teardown(m0: M) -> None:
-    """Stop every thread the run started and unwind every goroutine."""
-    if not sched.exiting:
-        exitprogram("interrupt", None)
-    for hook in sched.stop_hooks:
-        hook()
-    for m in sched.allm[1:]:
-        _join_m(m)
-    unwind_goroutines(m0)
-    for hook in sched.close_hooks:
-        hook()
-    sched.allgs.clear()
-    for pp in sched.allp:
-        pp.runq.clear()
-        pp.runnext = None
-        pp.gfree.clear()
-        pp.timers.clear()
-    sched.running = False
+    """Stop every thread the run started and unwind every goroutine.
+
+    Bounded whatever the goroutines do: each is unwound once (``exitg``
+    abandons one that swallows GreenletExit), an M still stuck after
+    ``_M_JOIN_LIMIT`` (a direct blocking C call) is abandoned as the daemon
+    thread it is, and the runtime is reset even when a second Ctrl-C cuts
+    the unwinding short.
+    """
+    try:
+        if not sched.exiting:
+            exitprogram("interrupt", None)
+        _run_hooks(sched.stop_hooks)
+        deadline = time.monotonic() + _M_JOIN_LIMIT
+        stuck = [m for m in sched.allm[1:] if not _join_m(m, deadline)]
+        if stuck:
+            _warn_stuck(stuck)
+        unwind_goroutines(m0)
+    finally:
+        _run_hooks(sched.close_hooks)
+        sched.allgs.clear()
+        for pp in sched.allp:
+            pp.runq.clear()
+            pp.runnext = None
+            pp.gfree.clear()
+            pp.timers.clear()
+        sched.running = False
 
 
-def _join_m(m: M) -> None:
+def _run_hooks(hooks: list[Callable[[], None]]) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as e:  # one failing hook must not keep the others from running
+            _write_stderr(f"gort: shutdown hook {hook!r} failed: {e!r}\n")
+
+
+def _join_m(m: M, deadline: float) -> bool:
+    """Wait for m's thread to end, interrupting what it runs; False if it is
+    still alive at the deadline (it is then left behind)."""
     t = m.thread
     if t is None:
-        return
+        return True
     m.park.wakeup()
-    t.join(_M_JOIN_GRACE)
-    while t.is_alive():
+    t.join(max(0.0, min(_M_JOIN_GRACE, deadline - time.monotonic())))
+    while t.is_alive() and time.monotonic() < deadline:
         # A goroutine on that M computes without calling the runtime:
-        # interrupt it the only way CPython allows, an async exception.
+        # interrupt it the only way CPython allows, an async exception
+        # (it is delivered at the next bytecode: never inside a C call).
         if m.ident:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(m.ident), ctypes.py_object(GreenletExit)
             )
-        t.join(_M_JOIN_GRACE)
+        t.join(max(0.0, min(_M_JOIN_GRACE, deadline - time.monotonic())))
+    return not t.is_alive()
+
+
+def _warn_stuck(stuck: list[M]) -> None:
+    names = ", ".join(f"M{m.id}" for m in stuck)
+    _write_stderr(
+        f"gort: {names} did not stop within {_M_JOIN_LIMIT}s (a blocking call made "
+        "without gort.syscall?); its goroutines are abandoned and its thread is "
+        "left to end on its own\n"
+    )

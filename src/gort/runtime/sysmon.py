@@ -27,7 +27,7 @@ import threading
 from time import monotonic
 from types import FrameType
 
-from . import schedtrace
+from . import schedtrace, sigqueue
 from .mgcscavenge import scavenger
 from .preempt import Preempter
 from .proc import _gbody, ready_remote
@@ -82,6 +82,8 @@ class Sysmon:
                 self.note.sleep(delay)
             if self.stopping:
                 return
+            if sigqueue._pending:
+                sigqueue.sigdispatch()
             now = monotonic()
             self.retake(now)
             nextscav = scavenger.tick(now)  # returns free pages to the OS, paced
@@ -136,7 +138,7 @@ class Sysmon:
     def preemptone(self, pp: P) -> None:
         pp.preempt = True
         sched.multi = True  # channel operations now take the path that checks
-        if pp.m is sched.m0 and not sched.debug.asyncpreemptoff:
+        if pp.m is sched.m0 and (sched.exiting or not sched.debug.asyncpreemptoff):
             pp.preempt_async = True
             self.preempter.preempt_m0()
 
