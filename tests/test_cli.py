@@ -320,3 +320,53 @@ def test_example_pingpong(procs: int) -> None:
 def test_examples_have_main(name: str) -> None:
     source = (EXAMPLES / name).read_text()
     assert re.search(r"^def main\(", source, flags=re.MULTILINE), name
+
+
+# --- rough edges found in trials (issue 6) ----------------------------------------------------
+
+
+def test_no_script_is_a_usage_error(tmp_path: Path) -> None:
+    proc = gort_cli(cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: python -m gort")
+    assert "no script given" in proc.stderr
+    assert "required" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["json.py", "threading.py"])
+def test_a_script_named_like_a_stdlib_module_does_not_replace_it(tmp_path: Path, name: str) -> None:
+    source = """
+        import json
+        import threading
+        import gort
+
+        def main():
+            ch = gort.chan()
+            gort.go(ch.send, json.dumps({"n": threading.active_count() > 0}))
+            print(ch.recv())
+        """
+    proc = gort_cli(script(tmp_path, source, name), cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, '{"n": true}\n'), proc.stderr
+
+
+def test_the_scripts_own_modules_still_import(tmp_path: Path) -> None:
+    (tmp_path / "helper.py").write_text("VALUE = 'from helper'\n")
+    source = """
+        import helper
+
+        def main():
+            print(helper.VALUE)
+        """
+    proc = gort_cli(script(tmp_path, source), cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "from helper\n"), proc.stderr
+
+
+def test_async_main_gets_a_clear_error(tmp_path: Path) -> None:
+    source = """
+        async def main():
+            pass
+        """
+    proc = gort_cli(script(tmp_path, source), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "main is an async function; gort runs plain functions" in proc.stderr
+    assert "never awaited" not in proc.stderr

@@ -222,3 +222,15 @@ def test_shrinking_loses_no_goroutine() -> None:
         assert gort.run(main, procs=1) == [79800] * 3
     finally:
         sys.setswitchinterval(old)
+
+
+@pytest.mark.parametrize("bad", [2.5, "2", True])
+def test_gomaxprocs_rejects_a_non_int_and_changes_nothing(bad: object) -> None:
+    def main() -> tuple[str, int]:
+        try:
+            gort.gomaxprocs(bad)  # type: ignore[arg-type]
+        except TypeError as e:
+            return str(e), gort.gomaxprocs()
+        return "accepted", gort.gomaxprocs()
+
+    assert gort.run(main, procs=1) == (f"gort.gomaxprocs: n must be an int, not {bad!r}", 1)

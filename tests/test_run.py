@@ -646,3 +646,12 @@ def test_no_user_code_resumes_while_goroutines_are_unwound(procs: int) -> None:
 
     assert gort.run(main, procs=procs) == "main returned"
     assert log == ["A finally"]
+
+
+def test_run_refuses_an_async_main() -> None:
+    async def main() -> None:
+        pass
+
+    with pytest.raises(TypeError, match="async function; gort runs plain functions"):
+        gort.run(main)
+    assert gort.run(lambda: "next") == "next"

@@ -320,3 +320,25 @@ def test_syscall_does_not_trip_blocking_detector(tmp_path: Path, procs_env: str)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ok\n"
     assert "runtime: goroutine" not in proc.stderr
+
+
+def test_a_helper_thread_that_cannot_start_leaves_nothing_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Out of threads: the call raises, and the call it never made is not "in flight"
+    # (so a deadlock afterwards is still reported).
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    def main() -> str:
+        monkeypatch.setattr(threading.Thread, "start", no_thread)
+        try:
+            gort.syscall(time.sleep, 0)
+        except RuntimeError as e:
+            err = str(e)
+        monkeypatch.undo()
+        gort.chan().recv()  # a deadlock: nothing could wake main
+        return err
+
+    with pytest.raises(gort.Deadlock):
+        gort.run(main)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import os
 import sys
+import sysconfig
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -38,13 +40,27 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write an execution trace (Go's format; .json: Chrome trace-event JSON)",
     )
-    p.add_argument("script", help="the script whose main() to run")
+    p.add_argument("script", nargs="?", help="the script whose main() to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     return p
 
 
+def _add_script_dir(path: str) -> None:
+    """Make the script's own modules importable, after the standard library:
+    a script named json.py or threading.py must not replace those."""
+    stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
+    at = 0
+    for i, entry in enumerate(sys.path):
+        real = os.path.realpath(entry) if entry else ""
+        if real in stdlib or any(real.startswith(os.path.join(s, "")) for s in stdlib):
+            at = i + 1
+    sys.path.insert(at, path)
+
+
 def _load(path: str) -> ModuleType:
     name = os.path.splitext(os.path.basename(path))[0]
+    if name in sys.modules or name in sys.stdlib_module_names:
+        name = "__gort_main__"  # keep json, threading... what they are
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -81,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import tracetool
 
         return tracetool.main(args[1:])
-    opts = _parser().parse_args(argv)
+    parser = _parser()
+    opts = parser.parse_args(argv)
+    if opts.script is None:
+        parser.print_usage(sys.stderr)
+        print("gort: no script given: python -m gort script.py [args...]", file=sys.stderr)
+        return EXIT_PANIC
     if opts.procs is not None and opts.procs < 1:
         print("gort: --procs must be at least 1", file=sys.stderr)
         return EXIT_PANIC
@@ -91,11 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gort: {opts.script}: no such file", file=sys.stderr)
         return EXIT_PANIC
     sys.argv = [opts.script, *opts.args]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(opts.script)))
+    if sys.path and os.path.realpath(sys.path[0] or os.curdir) == os.path.realpath(os.curdir):
+        _add_script_dir(sys.path.pop(0))  # python -m's current directory, likewise
+    _add_script_dir(os.path.dirname(os.path.abspath(opts.script)))
     module = _load(opts.script)
     entry: Callable[[], Any] | None = getattr(module, "main", None)
     if not callable(entry):
         print(f"gort: {opts.script} has no main()", file=sys.stderr)
+        return EXIT_PANIC
+    if inspect.iscoroutinefunction(entry):
+        print(
+            f"gort: {opts.script}: main is an async function; gort runs plain functions "
+            "(goroutines need no async/await): drop the async and await",
+            file=sys.stderr,
+        )
         return EXIT_PANIC
     if opts.trace is not None:
         entry = _traced(entry, opts.trace)

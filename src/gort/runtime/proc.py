@@ -1187,6 +1187,8 @@ def gomaxprocs(n: int | None = None) -> int:
     Outside a run it reads what a run would start with ($GOMAXPROCS or the
     default); setting it there is an error (use ``run(procs=)``).
     """
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool)):
+        raise TypeError(f"gort.gomaxprocs: n must be an int, not {n!r}")
     if not sched.running:
         if n is not None and n > 0:
             raise outside("gort.gomaxprocs(n)")

@@ -18,6 +18,7 @@ can be called again.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import sys
 import threading
 import time
@@ -85,6 +86,11 @@ def _check(main: Callable[..., Any], procs: int | None, seed: int | None) -> Non
         raise RuntimeError("gort.run: a program is already running in this process")
     if not callable(main):
         raise TypeError(f"gort.run: main {main!r} is not callable")
+    if inspect.iscoroutinefunction(main):
+        raise TypeError(
+            f"gort.run: main {main.__qualname__} is an async function; gort runs plain "
+            "functions (goroutines need no async/await): drop the async and await"
+        )
     if procs is not None and (not isinstance(procs, int) or procs < 1):
         raise ValueError(f"gort.run: procs must be a positive int, not {procs!r}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):

@@ -28,7 +28,7 @@ from greenlet import GreenletExit, getcurrent
 
 from .panic import outside
 from .proc import _write_stderr, exitprogram, ready_remote, schedule
-from .runtime2 import G_SYSCALL, MAX_MCOUNT, G, Note, sched
+from .runtime2 import G_RUNNING, G_SYSCALL, MAX_MCOUNT, G, Note, sched
 
 
 class _Call:
@@ -87,11 +87,14 @@ class SyscallPool:
                 return False
             else:
                 h = _Helper()
-                self.all.append(h)
                 h.thread = threading.Thread(
-                    target=self._loop, args=(h,), name=f"gort-syscall-{len(self.all)}", daemon=True
+                    target=self._loop,
+                    args=(h,),
+                    name=f"gort-syscall-{len(self.all) + 1}",
+                    daemon=True,
                 )
-                h.thread.start()
+                h.thread.start()  # may raise (no thread to be had): nothing counted yet
+                self.all.append(h)
         h.call = call
         h.note.wakeup()
         return True
@@ -149,9 +152,17 @@ def syscall(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         sched.nsyscall += 1
     gp.status = G_SYSCALL
     gp.waitreason = ""
-    if not pool.submit(call):
-        with sched.lock:
-            sched.nsyscall -= 1
+    try:
+        submitted = pool.submit(call)
+    except BaseException:
+        submitted = None  # the helper thread could not start: the call is not in flight
+        raise
+    finally:
+        if not submitted:
+            with sched.lock:
+                sched.nsyscall -= 1
+            gp.status = G_RUNNING
+    if not submitted:
         _thread_exhaustion(pool.limit)
     pp = gp.p
     pp.syscalltick += 1
