@@ -320,11 +320,11 @@ def _schedule_slow(gp: G, pp: P) -> G | None:
     if sched.exiting:
         exitg(gp)
         return None  # gp is abandoned: g0 carries on without it
+    if pp.status == P_DEAD:
+        return None  # g0 sorts the retired P's queue: only started Gs run there
     if sched.seed is not None:
         return seednext(pp)  # pp.preempt stays set: every switch comes here
     pp.preempt = False  # this switch is the yield sysmon asked for
-    if pp.status == P_DEAD:
-        return None  # g0 sorts the retired P's queue: only started Gs run there
     nxt = pp.runnext
     if nxt is not None:
         # The time slice runnext inherits is used up: let the local
