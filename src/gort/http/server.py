@@ -226,7 +226,8 @@ class ResponseWriter:
         n = len(data)
         if not n:
             return 0
-        if not body_allowed_for_status(self._status):
+        status = self._status
+        if status == 204 or status == 304 or status < 200:  # body_allowed_for_status
             raise ErrBodyNotAllowed()
         written = self._written + n
         if self._cl >= 0 and written > self._cl:
