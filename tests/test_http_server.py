@@ -472,3 +472,50 @@ def test_accept_backs_off_on_emfile(caplog: pytest.LogCaptureFixture) -> None:
         "40ms",
     ]
     assert all(g >= d * 0.9 for g, d in zip(gaps, (0.005, 0.01, 0.02, 0.04), strict=False))
+
+
+def test_idle_timeout_closes_kept_alive_connection(procs: int) -> None:
+    def main() -> float:
+        ln = net.listen("tcp", "127.0.0.1:0")
+        srv = ghttp.Server(handler=lambda w, r: w.write(b"ok"), idle_timeout=0.2)
+        gort.go(srv.serve, ln)
+        c = net.dial("tcp", str(ln.addr))
+        c.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = b""
+        while not got.endswith(b"ok"):
+            got += c.read(4096)
+        start = time.monotonic()
+        c.set_read_deadline(gort.now() + 10)
+        assert c.read(4096) == b""  # the server closed the idle connection
+        waited = time.monotonic() - start
+        c.close()
+        srv.close()
+        return waited
+
+    waited = gort.run(main, procs=procs)
+    assert 0.15 <= waited < 8
+
+
+def test_read_timeout_cuts_a_slow_body(procs: int) -> None:
+    def main() -> None:
+        errs = gort.chan(1)
+
+        def handler(w: ghttp.ResponseWriter, r: ghttp.Request) -> None:
+            try:
+                r.body.read()
+            except OSError as e:
+                errs.send(type(e).__name__)
+                raise
+
+        ln = net.listen("tcp", "127.0.0.1:0")
+        srv = ghttp.Server(handler=handler, read_timeout=0.3)
+        gort.go(srv.serve, ln)
+        c = net.dial("tcp", str(ln.addr))
+        c.write(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
+        assert errs.recv() == "Timeout"  # gort.net's i/o timeout, within the handler
+        c.set_read_deadline(gort.now() + 10)
+        assert c.read(4096) == b""  # closed, no answer after a read error
+        c.close()
+        srv.close()
+
+    gort.run(main, procs=procs)

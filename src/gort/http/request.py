@@ -327,6 +327,7 @@ class RequestReader:
         "eof",
         "error",
         "limit",
+        "read_err",
         "ready",
         "remote_addr",
         "src",
@@ -347,6 +348,7 @@ class RequestReader:
         self.ready: deque[Request] = deque()
         self.error: ProtocolError | None = None
         self.eof = False
+        self.read_err: OSError | None = None  # what a body read got from the connection
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._header: Header = Header()
@@ -477,7 +479,11 @@ class RequestReader:
         """Read the connection once for body (Body._wait's slow path)."""
         if self.error is not None and not self.ready:
             raise self.error
-        data = self.src.read(READ_SIZE)
+        try:
+            data = self.src.read(READ_SIZE)
+        except OSError as e:
+            self.read_err = e  # a timeout or a reset: the connection is done
+            raise
         if not data:
             self.eof = True
             raise EOFError("unexpected EOF")

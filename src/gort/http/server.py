@@ -538,14 +538,13 @@ class _Conn:
             if not w._committed:
                 self._reject(e)
             return
-        quiet = (
-            e is self._write_err
-            or isinstance(e, ErrAbortHandler)
-            or (isinstance(e, EOFError) and self.reader.eof)
+        reader = self.reader
+        conn_err = (
+            e is self._write_err or e is reader.read_err or (isinstance(e, EOFError) and reader.eof)
         )
-        if not quiet:
+        if not conn_err and not isinstance(e, ErrAbortHandler):
             log.error("http: panic serving %s: %s", self.remote_addr, e, exc_info=e)
-        if not w._committed and self._write_err is None and not self.reader.eof:
+        if not w._committed and not conn_err:
             try:
                 self.rwc.write(_INTERNAL_ERROR)
             except OSError:
