@@ -81,7 +81,15 @@ EXPECTED = {
     "sieve": nth_prime,
     "sleepers": _triangle,
     "timers": _identity,
+    "mutex": _identity,
+    "mutex_contended": _identity,
+    "waitgroup": _identity,
+    "ctxcancel": _identity,
 }
+
+CONTENDERS = 4  # mutex_contended: tasks sharing one lock
+YIELD_EVERY = 64  # ... each yields while holding it once every YIELD_EVERY increments
+CTX_FANOUT = 10  # ctxcancel: children per node
 
 _SLEEP_PEERS = {s: (100_000, 10_000) for s in ("gort", *PEERS)}
 _TIMER_SYSTEMS = {s: (100_000, 10_000) for s in ("gort", *PEERS)}
@@ -143,6 +151,40 @@ WORKLOADS: dict[str, Workload] = {
             "timer",
             "create a 10 s timer and stop it, N times; ns per timer",
             _TIMER_SYSTEMS,
+        ),
+        Workload(
+            "mutex",
+            "ns",
+            "lock",
+            "uncontended lock + unlock around an increment, N times; ns per lock",
+            {
+                **{s: (1_000_000, 100_000) for s in ("gort", *PEERS)},
+                "threads": (1_000_000, 100_000),
+            },
+        ),
+        Workload(
+            "mutex_contended",
+            "ns",
+            "lock",
+            f"{CONTENDERS} tasks increment one counter under one lock, N in all, each yielding"
+            f" inside the lock every {YIELD_EVERY}; ns per lock",
+            {s: (400_000, 40_000) for s in ("gort", *PEERS)},
+        ),
+        Workload(
+            "waitgroup",
+            "ns",
+            "task",
+            "N tasks each signal done once; the parent waits for all (WaitGroup fan-in);"
+            " ns per task",
+            {s: (100_000, 10_000) for s in ("gort", *PEERS)},
+        ),
+        Workload(
+            "ctxcancel",
+            "ns",
+            "node",
+            "a tree (fan-out 10) of N cancellable nodes, a task waiting on each; cancel the root"
+            " and wait until every task saw it; ns per node",
+            {s: (10_000, 2_000) for s in ("gort", *PEERS)},
         ),
     )
 }

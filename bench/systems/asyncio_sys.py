@@ -10,7 +10,14 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from spec import PIPE_CAPACITY, SLEEP_SECONDS, TIMER_SECONDS
+from spec import (
+    CONTENDERS,
+    CTX_FANOUT,
+    PIPE_CAPACITY,
+    SLEEP_SECONDS,
+    TIMER_SECONDS,
+    YIELD_EVERY,
+)
 from systems._timing import Measured, timed_async
 
 AsyncWorkload = Callable[[int], Coroutine[Any, Any, int]]
@@ -113,6 +120,70 @@ async def timers(n: int) -> int:
     return stopped
 
 
+async def mutex(n: int) -> int:
+    lock = asyncio.Lock()
+    count = 0
+    for _ in range(n):
+        async with lock:
+            count += 1
+    return count
+
+
+async def _contend(lock: asyncio.Lock, box: list[int], k: int) -> None:
+    for i in range(k):
+        async with lock:
+            box[0] += 1
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+
+async def mutex_contended(n: int) -> int:
+    lock = asyncio.Lock()
+    box = [0]
+    await asyncio.gather(*(_contend(lock, box, n // CONTENDERS) for _ in range(CONTENDERS)))
+    return box[0]
+
+
+async def _done(box: list[int]) -> None:
+    box[0] += 1
+
+
+async def waitgroup(n: int) -> int:
+    box = [0]
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(n):
+            tg.create_task(_done(box))
+    return box[0]
+
+
+async def _node(i: int, n: int, box: list[int], started: list[int], all_in: asyncio.Event) -> None:
+    """A task of the tree: its children in a TaskGroup, then wait to be cancelled."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            first = i * CTX_FANOUT + 1
+            for c in range(first, min(first + CTX_FANOUT, n + 1)):
+                tg.create_task(_node(c, n, box, started, all_in))
+            started[0] += 1
+            if started[0] == n + 1:
+                all_in.set()
+            await asyncio.Future()
+    finally:
+        if i:
+            box[0] += 1
+
+
+async def ctxcancel(n: int) -> int:
+    box, started, all_in = [0], [0], asyncio.Event()
+    root = asyncio.create_task(_node(0, n, box, started, all_in))
+    await all_in.wait()
+    root.cancel()
+    try:
+        await root
+    except asyncio.CancelledError:
+        pass
+    return box[0]
+
+
 WORKLOADS: dict[str, AsyncWorkload] = {
     "spawn": spawn,
     "pingpong": pingpong,
@@ -120,6 +191,10 @@ WORKLOADS: dict[str, AsyncWorkload] = {
     "sieve": sieve,
     "sleepers": sleepers,
     "timers": timers,
+    "mutex": mutex,
+    "mutex_contended": mutex_contended,
+    "waitgroup": waitgroup,
+    "ctxcancel": ctxcancel,
 }
 
 

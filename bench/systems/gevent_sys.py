@@ -8,9 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import gevent
+from gevent.event import Event
+from gevent.lock import Semaphore
 from gevent.queue import Channel, Queue
 
-from spec import PIPE_CAPACITY, SLEEP_SECONDS, TIMER_SECONDS
+from spec import (
+    CONTENDERS,
+    CTX_FANOUT,
+    PIPE_CAPACITY,
+    SLEEP_SECONDS,
+    TIMER_SECONDS,
+    YIELD_EVERY,
+)
 from systems._timing import Measured, timed
 
 
@@ -109,6 +118,66 @@ def timers(n: int) -> int:
     return stopped
 
 
+def mutex(n: int) -> int:
+    lock = Semaphore(1)
+    count = 0
+    for _ in range(n):
+        with lock:
+            count += 1
+    return count
+
+
+def _contend(lock: Semaphore, box: list[int], k: int) -> None:
+    for i in range(k):
+        with lock:
+            box[0] += 1
+            if i % YIELD_EVERY == 0:
+                gevent.sleep(0)
+
+
+def mutex_contended(n: int) -> int:
+    lock = Semaphore(1)
+    box = [0]
+    gevent.joinall([gevent.spawn(_contend, lock, box, n // CONTENDERS) for _ in range(CONTENDERS)])
+    return box[0]
+
+
+def _done(box: list[int]) -> None:
+    box[0] += 1
+
+
+def waitgroup(n: int) -> int:
+    box = [0]
+    gevent.joinall([gevent.spawn(_done, box) for _ in range(n)])
+    return box[0]
+
+
+def _node(i: int, n: int, box: list[int], started: list[int], all_in: Event) -> None:
+    """A greenlet of the tree: spawn its children, wait; when killed, kill them first."""
+    first = i * CTX_FANOUT + 1
+    children = [
+        gevent.spawn(_node, c, n, box, started, all_in)
+        for c in range(first, min(first + CTX_FANOUT, n + 1))
+    ]
+    started[0] += 1
+    if started[0] == n + 1:
+        all_in.set()
+    try:
+        Event().wait()
+    finally:
+        gevent.killall(children)
+        if i:
+            box[0] += 1
+
+
+def ctxcancel(n: int) -> int:
+    box, started, all_in = [0], [0], Event()
+    root = gevent.spawn(_node, 0, n, box, started, all_in)
+    all_in.wait()
+    root.kill()
+    return box[0]
+
+
 WORKLOADS: dict[str, Callable[[int], int]] = {
     "spawn": spawn,
     "pingpong": pingpong,
@@ -116,6 +185,10 @@ WORKLOADS: dict[str, Callable[[int], int]] = {
     "sieve": sieve,
     "sleepers": sleepers,
     "timers": timers,
+    "mutex": mutex,
+    "mutex_contended": mutex_contended,
+    "waitgroup": waitgroup,
+    "ctxcancel": ctxcancel,
 }
 
 

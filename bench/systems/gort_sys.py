@@ -16,7 +16,14 @@ except ModuleNotFoundError:  # not installed: fall back to the checkout this fil
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
     import gort
 
-from spec import PIPE_CAPACITY, SLEEP_SECONDS, TIMER_SECONDS
+from spec import (
+    CONTENDERS,
+    CTX_FANOUT,
+    PIPE_CAPACITY,
+    SLEEP_SECONDS,
+    TIMER_SECONDS,
+    YIELD_EVERY,
+)
 from systems._timing import Measured, timed
 
 _details: dict[str, Any] = {}
@@ -114,6 +121,72 @@ def timers(n: int) -> int:
     return stopped
 
 
+def mutex(n: int) -> int:
+    mu = gort.Mutex()
+    count = 0
+    for _ in range(n):
+        with mu:
+            count += 1
+    return count
+
+
+def _contend(mu: Any, box: list[int], k: int, wg: Any) -> None:
+    for i in range(k):
+        with mu:
+            box[0] += 1
+            if i % YIELD_EVERY == 0:
+                gort.gosched()
+    wg.done()
+
+
+def mutex_contended(n: int) -> int:
+    mu = gort.Mutex()
+    box = [0]
+    wg = gort.WaitGroup()
+    wg.add(CONTENDERS)
+    for _ in range(CONTENDERS):
+        gort.go(_contend, mu, box, n // CONTENDERS, wg)
+    wg.wait()
+    return box[0]
+
+
+def _done(wg: Any, box: list[int]) -> None:
+    box[0] += 1
+    wg.done()
+
+
+def waitgroup(n: int) -> int:
+    wg = gort.WaitGroup()
+    box = [0]
+    wg.add(n)
+    for _ in range(n):
+        gort.go(_done, wg, box)
+    wg.wait()
+    return box[0]
+
+
+def _watch(ctx: Any, wg: Any, box: list[int]) -> None:
+    ctx.done().recv()
+    box[0] += 1
+    wg.done()
+
+
+def ctxcancel(n: int) -> int:
+    root, cancel = gort.with_cancel(gort.background())
+    nodes = [root]
+    wg = gort.WaitGroup()
+    box = [0]
+    wg.add(n)
+    for i in range(n):  # node i + 1 is a child of node i // CTX_FANOUT
+        ctx, _ = gort.with_cancel(nodes[i // CTX_FANOUT])
+        nodes.append(ctx)
+        gort.go(_watch, ctx, wg, box)
+    gort.gosched()  # every watcher is waiting
+    cancel()
+    wg.wait()
+    return box[0]
+
+
 WORKLOADS: dict[str, Callable[[int], int]] = {
     "spawn": spawn,
     "pingpong": pingpong,
@@ -121,6 +194,10 @@ WORKLOADS: dict[str, Callable[[int], int]] = {
     "sieve": sieve,
     "sleepers": sleepers,
     "timers": timers,
+    "mutex": mutex,
+    "mutex_contended": mutex_contended,
+    "waitgroup": waitgroup,
+    "ctxcancel": ctxcancel,
 }
 
 

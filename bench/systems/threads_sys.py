@@ -111,12 +111,22 @@ def sleepers(n: int) -> int:
     return sum(out)
 
 
+def mutex(n: int) -> int:
+    lock = threading.Lock()
+    count = 0
+    for _ in range(n):
+        with lock:
+            count += 1
+    return count
+
+
 WORKLOADS: dict[str, Callable[[int], int]] = {
     "spawn": spawn,
     "pingpong": pingpong,
     "pipe": pipe,
     "sieve": sieve,
     "sleepers": sleepers,
+    "mutex": mutex,
 }
 
 

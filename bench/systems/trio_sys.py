@@ -7,7 +7,14 @@ from typing import Any, TypeAlias
 
 import trio
 
-from spec import PIPE_CAPACITY, SLEEP_SECONDS, TIMER_SECONDS
+from spec import (
+    CONTENDERS,
+    CTX_FANOUT,
+    PIPE_CAPACITY,
+    SLEEP_SECONDS,
+    TIMER_SECONDS,
+    YIELD_EVERY,
+)
 from systems._timing import Measured, timed_async
 
 AsyncWorkload = Callable[[int], Coroutine[Any, Any, int]]
@@ -114,6 +121,69 @@ async def timers(n: int) -> int:
     return stopped
 
 
+async def mutex(n: int) -> int:
+    lock = trio.Lock()
+    count = 0
+    for _ in range(n):
+        async with lock:
+            count += 1
+    return count
+
+
+async def _contend(lock: trio.Lock, box: list[int], k: int) -> None:
+    for i in range(k):
+        async with lock:
+            box[0] += 1
+            if i % YIELD_EVERY == 0:
+                await trio.sleep(0)
+
+
+async def mutex_contended(n: int) -> int:
+    lock = trio.Lock()
+    box = [0]
+    async with trio.open_nursery() as nursery:
+        for _ in range(CONTENDERS):
+            nursery.start_soon(_contend, lock, box, n // CONTENDERS)
+    return box[0]
+
+
+async def _done(box: list[int]) -> None:
+    box[0] += 1
+
+
+async def waitgroup(n: int) -> int:
+    box = [0]
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(_done, box)
+    return box[0]
+
+
+async def _node(i: int, n: int, box: list[int], started: list[int], all_in: trio.Event) -> None:
+    """A task of the tree: its children in a nursery, then wait to be cancelled."""
+    try:
+        async with trio.open_nursery() as nursery:
+            first = i * CTX_FANOUT + 1
+            for c in range(first, min(first + CTX_FANOUT, n + 1)):
+                nursery.start_soon(_node, c, n, box, started, all_in)
+            started[0] += 1
+            if started[0] == n + 1:
+                all_in.set()
+            await trio.sleep_forever()
+    finally:
+        if i:
+            box[0] += 1
+
+
+async def ctxcancel(n: int) -> int:
+    box, started, all_in = [0], [0], trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_node, 0, n, box, started, all_in)
+        await all_in.wait()
+        nursery.cancel_scope.cancel()
+    return box[0]
+
+
 WORKLOADS: dict[str, AsyncWorkload] = {
     "spawn": spawn,
     "pingpong": pingpong,
@@ -121,6 +191,10 @@ WORKLOADS: dict[str, AsyncWorkload] = {
     "sieve": sieve,
     "sleepers": sleepers,
     "timers": timers,
+    "mutex": mutex,
+    "mutex_contended": mutex_contended,
+    "waitgroup": waitgroup,
+    "ctxcancel": ctxcancel,
 }
 
 

@@ -298,10 +298,15 @@ def _parent_cancel_ctx(parent: Context) -> _CancelCtx | None:
 
 def _propagate_cancel(parent: Context, child: _CancelCtx) -> None:
     """Arrange for child to be cancelled when parent is (Go's propagateCancel)."""
-    done = parent.done()
-    if done is nilchan:
-        return  # parent is never cancelled
-    p = _parent_cancel_ctx(parent)
+    t = type(parent)
+    if t is _CancelCtx or t is _TimerCtx or t is _AfterFuncCtx:
+        p: _CancelCtx | None = cast(_CancelCtx, parent)  # without making its done channel
+    elif t is _EmptyCtx or t is _WithoutCancelCtx:
+        return  # never cancelled
+    else:
+        if parent.done() is nilchan:
+            return  # parent is never cancelled
+        p = _parent_cancel_ctx(parent)
     if p is not None:
         with _mu:
             kids = p._children

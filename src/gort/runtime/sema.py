@@ -52,6 +52,14 @@ WAIT_SYNC_COND_WAIT = "sync.Cond.Wait"
 _lockinit = threading.Lock()
 
 
+def syncpreempt() -> None:
+    """The preemption point of sync's slow paths (and the call that clears a
+    ``sched.multi`` that sysmon set only to reach one). Not once the program
+    is over: unwinding goroutines still release what they hold."""
+    if not sched.exiting:
+        preemptcheck()
+
+
 class Sema:
     """A semaphore: a count of free units and a FIFO queue of waiters.
 
@@ -102,7 +110,7 @@ def semacquire(
         return
     gp = getg(call)
     if locking:
-        preemptcheck()
+        syncpreempt()
         semlock(s).acquire()
     if s.count > 0:
         s.count -= 1
@@ -160,6 +168,9 @@ def semrelease(s: Sema, handoff: bool = False) -> None:
     again before the waiter wakes.
     """
     locking = sched.multi
+    if locking:
+        syncpreempt()
+        locking = sched.multi
     if locking:
         semlock(s).acquire()
     q = s.waitq
@@ -220,7 +231,7 @@ def notify_list_wait(nl: NotifyList, t: int, call: str) -> None:
     gp = getg(call)
     locking = sched.multi
     if locking:
-        preemptcheck()
+        syncpreempt()
         semlock(nl).acquire()
     if t < nl.notify:
         if locking:

@@ -33,7 +33,7 @@ from types import TracebackType
 from ..runtime.panic import outside
 from ..runtime.proc import current_g, fatal
 from ..runtime.runtime2 import sched
-from ..runtime.sema import WAIT_SYNC_MUTEX_LOCK, Sema, semacquire, semrelease
+from ..runtime.sema import WAIT_SYNC_MUTEX_LOCK, Sema, semacquire, semrelease, syncpreempt
 
 LOCKED = 1
 WOKEN = 2
@@ -67,8 +67,11 @@ class Mutex:
 
     def lock(self) -> None:
         """Lock the mutex, parking the goroutine until it is available."""
-        if self.state == 0 and not sched.multi:
-            self.state = LOCKED
+        s = self.state
+        if not s & (LOCKED | STARVING) and not sched.multi:
+            # Free and not owed to a waiter: take it (Go's fast path is s == 0;
+            # its slow path's first try, minus the spinning, is this).
+            self.state = s | LOCKED
             return
         self._lock_slow()
 
@@ -88,8 +91,9 @@ class Mutex:
 
     def unlock(self) -> None:
         """Unlock the mutex (it need not have been locked by this goroutine)."""
-        if self.state == LOCKED and not sched.multi:
-            self.state = 0
+        s = self.state
+        if s & (LOCKED | STARVING) == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
+            self.state = s - LOCKED  # normal mode, nobody to wake
             return
         self._unlock_slow()
 
@@ -101,7 +105,11 @@ class Mutex:
         ev: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.unlock()
+        s = self.state  # unlock's fast path, inlined
+        if s & (LOCKED | STARVING) == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
+            self.state = s - LOCKED
+            return
+        self._unlock_slow()
 
     def _guardlock(self) -> threading.Lock:
         g = self._guard
@@ -126,8 +134,10 @@ class Mutex:
         return True
 
     def _lock_slow(self) -> None:
-        if current_g() is None:
-            raise outside("gort.Mutex.lock")
+        if current_g() is None and self.state & (LOCKED | STARVING):
+            raise outside("gort.Mutex.lock")  # it would have to wait
+        if sched.multi:
+            syncpreempt()  # a preemption point; also ends a stale sched.multi
         wait_start = 0.0
         starving = False
         awoke = False
@@ -183,6 +193,8 @@ class Mutex:
             self._add(-WAITER)
 
     def _unlock_slow(self) -> None:
+        if sched.multi:
+            syncpreempt()
         new = self._add(-LOCKED)
         if not (new + LOCKED) & LOCKED:
             self._add(LOCKED)  # leave the state as it was for the dump
