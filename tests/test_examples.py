@@ -138,6 +138,13 @@ def _http_api(out: str) -> None:
     ]
 
 
+def _fetchall(out: str) -> None:
+    assert out.splitlines() == [
+        "fetched 5 pages, at most 3 at once, error: None",
+        "fetched ['/a', '/c'], error: context deadline exceeded",
+    ]
+
+
 @dataclass(frozen=True)
 class Case:
     example: str
@@ -160,6 +167,7 @@ CASES = [
     Case("pipeline.py", (), _pipeline(1000, 4)),
     Case("pipeline.py", ("50", "3"), _pipeline(50, 3)),
     Case("http_api.py", (), _http_api),
+    Case("fetchall.py", (), _fetchall),
 ]
 
 
