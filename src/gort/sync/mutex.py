@@ -68,9 +68,10 @@ class Mutex:
     def lock(self) -> None:
         """Lock the mutex, parking the goroutine until it is available."""
         s = self.state
-        if not s & (LOCKED | STARVING) and not sched.multi:
-            # Free and not owed to a waiter: take it (Go's fast path is s == 0;
-            # its slow path's first try, minus the spinning, is this).
+        if not s and not sched.multi:
+            self.state = LOCKED
+            return
+        if not s & 5 and not sched.multi:  # free, not owed to a waiter (LOCKED | STARVING)
             self.state = s | LOCKED
             return
         self._lock_slow()
@@ -92,8 +93,11 @@ class Mutex:
     def unlock(self) -> None:
         """Unlock the mutex (it need not have been locked by this goroutine)."""
         s = self.state
-        if s & (LOCKED | STARVING) == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
-            self.state = s - LOCKED  # normal mode, nobody to wake
+        if s == LOCKED and not sched.multi:
+            self.state = 0
+            return
+        if s & 5 == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
+            self.state = s - LOCKED  # normal mode (not STARVING), nobody to wake
             return
         self._unlock_slow()
 
@@ -105,8 +109,11 @@ class Mutex:
         ev: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        s = self.state  # unlock's fast path, inlined
-        if s & (LOCKED | STARVING) == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
+        s = self.state  # unlock's fast paths, inlined
+        if s == LOCKED and not sched.multi:
+            self.state = 0
+            return
+        if s & 5 == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
             self.state = s - LOCKED
             return
         self._unlock_slow()
@@ -134,6 +141,12 @@ class Mutex:
         return True
 
     def _lock_slow(self) -> None:
+        s = self.state
+        if not s & (LOCKED | STARVING) and not sched.multi:
+            # Free and not owed to a waiter: take it. (Go's fast path is only
+            # s == 0; this is its slow path's first try, minus the spinning.)
+            self.state = s | LOCKED
+            return
         if current_g() is None and self.state & (LOCKED | STARVING):
             raise outside("gort.Mutex.lock")  # it would have to wait
         if sched.multi:
@@ -193,6 +206,10 @@ class Mutex:
             self._add(-WAITER)
 
     def _unlock_slow(self) -> None:
+        s = self.state
+        if s & (LOCKED | STARVING) == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
+            self.state = s - LOCKED  # normal mode, and nobody to wake
+            return
         if sched.multi:
             syncpreempt()
         new = self._add(-LOCKED)
