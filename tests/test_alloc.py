@@ -517,3 +517,53 @@ def test_read_buffer_reads_into_allocator_memory(procs: int) -> None:
     got, eof, ours, leaked = gort.run(main, procs=procs)
     assert got == [b"hello"] and eof == 0 and ours
     assert leaked == 0  # the failed read freed its buffer
+
+
+def test_frees_from_the_other_p_under_thread_switches(fast_switch: None) -> None:
+    # Buffers allocated on one P and freed on the other (the lock-free free into a span
+    # the owner is allocating from, the locked one into spans it gave back), with the GIL
+    # handed over every microsecond: nothing is lost, corrupted or handed out twice.
+    def main() -> tuple[int, int, set[int]]:
+        from gort.runtime.mgcscavenge import sweep
+
+        base = gort.mem_stats()
+        handoff = gort.chan(64)
+        done = gort.chan()
+        pids: set[int] = set()
+
+        def producer(k: int) -> None:
+            end = time.monotonic() + 0.01
+            while time.monotonic() < end:
+                pass  # keep this P busy so that the other one takes the consumer
+            pids.add(getg("test").p.id)
+            for i in range(1500):
+                n = (i * 37 + k * 11) % 5000 + 1
+                b = gort.alloc(n)
+                b.view[:] = bytes([k]) * n
+                handoff.send((b, k))
+            handoff.send(None)
+
+        def consumer() -> None:
+            pids.add(getg("test").p.id)
+            ends = 0
+            while ends < 2:
+                item = handoff.recv()
+                if item is None:
+                    ends += 1
+                    continue
+                b, k = item
+                assert bytes(b.view) == bytes([k]) * len(b)
+                b.free()
+            done.send(None)
+
+        gort.go(consumer)
+        gort.go(producer, 1)
+        gort.go(producer, 2)
+        done.recv()
+        sweep()
+        s = gort.mem_stats()
+        return s.heap_objects - base.heap_objects, s.mallocs - base.mallocs, pids
+
+    objects, mallocs, pids = gort.run(main, procs=2)
+    assert (objects, mallocs) == (0, 3000)
+    assert pids == {0, 1}  # both Ps took part
