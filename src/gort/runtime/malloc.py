@@ -210,7 +210,6 @@ def alloc(n: int, zero: bool = False) -> Buffer:
         b._span = span
         b._slot = slot
         b._gen = span.gens[slot]
-    mc.nmalloc[sc] += 1
     return b
 
 
@@ -257,7 +256,6 @@ def _alloc_slow(n: int, zero: bool) -> Buffer:
                 span = mcache0.refill(sc)
             slot = span.freelist.pop()
             b = _buffer(span, slot, n, zero)
-            mcache0.nmalloc[sc] += 1
         return b
     if pp.mcache is None:
         pp.mcache = MCache()
@@ -272,7 +270,6 @@ def _alloc_large(n: int, zero: bool) -> Buffer:
         span = _large_cache[npages].pop()  # IndexError: none kept, or too large to keep
     except IndexError:
         span = mheap_.alloc_large(npages)
-    span.nmalloc += 1  # only the taker of a span writes it
     b = _new(_LiveBuffer)
     view = span.views[0]
     if view is None:

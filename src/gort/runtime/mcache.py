@@ -16,7 +16,7 @@ use it.
 A P that gomaxprocs removes is destroyed by its own M: findrunnable calls
 ``freemcache`` on that M whenever the P is dead (Go's ``p.destroy``), and
 the run's teardown frees every P's cache once no M runs. Freeing gives
-every span back to its mcentral and folds the counters into the heap's.
+every span back to its mcentral.
 """
 
 from __future__ import annotations
@@ -44,13 +44,12 @@ central = [MCentral(i, mheap_) for i in range(NUM_SIZE_CLASSES)]
 
 
 class MCache:
-    __slots__ = ("alloc", "nmalloc")
+    """Counts nothing: a span's generation stamps count its frees (see mstats.py)."""
+
+    __slots__ = ("alloc",)
 
     def __init__(self) -> None:
         self.alloc: list[MSpan] = [EMPTY_SPAN] * NUM_SIZE_CLASSES  # span per size class
-        self.nmalloc = [0] * NUM_SIZE_CLASSES  # objects allocated per class (owner only)
-        with _allmcache_lock:
-            allmcache.append(self)
 
     def refill(self, sizeclass: int) -> MSpan:
         """Swap the exhausted span of sizeclass for one with a free slot."""
@@ -69,11 +68,6 @@ class MCache:
                 central[sc].uncache_span(span)
 
 
-allmcache: list[MCache] = []
-"""Every mcache not yet freed, for mem_stats; under _allmcache_lock."""
-_allmcache_lock = threading.Lock()
-flushed_nmalloc = [0] * NUM_SIZE_CLASSES  # counters of freed mcaches; _allmcache_lock
-
 mcache0 = MCache()
 mcache0_lock = threading.Lock()  # held around every use of mcache0
 
@@ -81,8 +75,8 @@ mcache0_lock = threading.Lock()  # held around every use of mcache0
 def freemcache(pp: Any) -> None:
     """Destroy P pp's mcache (Go's p.destroy: freemcache(pp.mcache)).
 
-    Spans go back to their mcentrals, counters into the totals; the P makes
-    a new mcache if it allocates again. Only pp's own M may call it, or a
+    Spans go back to their mcentrals; the P makes a new mcache if it
+    allocates again. Only pp's own M may call it, or a
     caller sure that no thread runs on pp (teardown).
     """
     mc = pp.mcache
@@ -90,19 +84,3 @@ def freemcache(pp: Any) -> None:
         return
     pp.mcache = None
     mc.release_all()
-    with _allmcache_lock:
-        for sc, n in enumerate(mc.nmalloc):
-            flushed_nmalloc[sc] += n
-            mc.nmalloc[sc] = 0
-        if mc is not mcache0 and mc in allmcache:
-            allmcache.remove(mc)
-
-
-def total_nmalloc() -> list[int]:
-    """Objects allocated per size class, every mcache included."""
-    with _allmcache_lock:
-        total = list(flushed_nmalloc)
-        for mc in allmcache:
-            for sc, n in enumerate(mc.nmalloc):
-                total[sc] += n
-    return total

@@ -84,7 +84,6 @@ class MSpan:
         "gens",
         "mcache",
         "nelems",
-        "nmalloc",
         "npages",
         "offset",
         "sizeclass",
@@ -100,7 +99,6 @@ class MSpan:
         self.sizeclass = sizeclass
         self.mcache: Any = None
         self.central: Any = None  # what free() returns an uncached slot to
-        self.nmalloc = 0  # large spans: times handed out (by whoever took it)
         if sizeclass:
             self.elemsize = class_to_size[sizeclass]
             self.nelems = npages * PAGE_SIZE // self.elemsize
@@ -213,10 +211,10 @@ class MHeap:
         self.pages_sys = 0  # grown into: heap_sys
         self.pages_inuse = 0  # in spans: heap_inuse
         self.peak_inuse = 0  # the scavenger's "recent peak" (it resets it)
-        # Large objects count their allocations in their span; these add
-        # up the spans given back to the pages (lock).
-        self.retired_large_mallocs = 0
-        self.retired_large_bytes = 0
+        # Frees per size class (0: large) of the spans given back to the
+        # pages: the sum of their generation stamps (lock). See mstats.py.
+        self.retired_frees = [0] * len(class_to_size)
+        self.retired_large_bytes = 0  # and the bytes of those large objects
         # npages -> free large spans kept whole. Lock-free: list.pop and
         # list.append are atomic, and a span is in at most one list.
         self.large_cache: list[list[MSpan]] = [[] for _ in range(LARGE_CACHE_MAX_NPAGES + 1)]
@@ -274,6 +272,10 @@ class MHeap:
 
     def _free_span_locked(self, span: MSpan) -> None:
         del self.spans[span.startpage]
+        frees = sum(span.gens)
+        self.retired_frees[span.sizeclass] += frees
+        if not span.sizeclass:
+            self.retired_large_bytes += frees * span.elemsize
         self.free.add(span.startpage, span.npages)
         self.pages_inuse -= span.npages
 
@@ -297,13 +299,7 @@ class MHeap:
                 kept.append(span)  # gens[0] has moved on: a stale handle stays stale
                 return
         with self.lock:
-            self._retire_large(span)
-
-    def _retire_large(self, span: MSpan) -> None:
-        """Lock held."""
-        self.retired_large_mallocs += span.nmalloc
-        self.retired_large_bytes += span.nmalloc * span.npages * PAGE_SIZE
-        self._free_span_locked(span)
+            self._free_span_locked(span)
 
     def drain_large_cache(self) -> None:
         """Give the kept large spans' pages back (scavenger, end of run)."""
@@ -314,7 +310,7 @@ class MHeap:
                 except IndexError:  # an allocation took it meanwhile
                     break
                 with self.lock:
-                    self._retire_large(span)
+                    self._free_span_locked(span)
 
     # -- the scavenger's primitives (mgcscavenge.go) ---------------------
 

@@ -29,7 +29,7 @@ import gc
 from dataclasses import dataclass, field
 
 from . import malloc
-from .mcache import central, total_nmalloc
+from .mcache import central
 from .mheap import mheap_
 from .sizeclasses import PAGE_SIZE, class_to_size
 
@@ -59,60 +59,73 @@ class MemStats:
     by_size: list[BySize] = field(default_factory=list, repr=False)
 
 
-def _live_per_class() -> tuple[list[int], int, int, int, int]:
-    """Live objects per size class; live large objects, their bytes, and the
-    allocations and bytes of large objects ever made."""
-    live = [0] * len(class_to_size)
-    large = large_bytes = 0
+@dataclass
+class _Counts:
+    live: list[int]  # live objects per size class (0: large)
+    frees: list[int]  # frees per size class (0: large)
+    large_live_bytes: int
+    large_total_bytes: int  # every large object ever made
+
+
+def _count() -> _Counts:
+    """Objects live and freed, from the spans.
+
+    Nothing counts allocations on the hot path. A slot's generation stamp
+    moves on once per free, so the stamps of a span add up to the frees
+    from it (spans given back to the heap leave their sums in
+    ``retired_frees``); live objects are what the free lists lack; and
+    mallocs = frees + live.
+    """
+    c = _Counts([0] * len(class_to_size), [], 0, 0)
     kept = {id(s) for ss in mheap_.large_cache for s in list(ss)}
     with mheap_.lock:
         spans = list(mheap_.spans.values())
-        large_mallocs = mheap_.retired_large_mallocs
-        large_total = mheap_.retired_large_bytes
+        c.frees = list(mheap_.retired_frees)
+        c.large_total_bytes = mheap_.retired_large_bytes
     for span in spans:
-        if span.sizeclass:
-            live[span.sizeclass] += span.nelems - len(span.freelist)
+        frees = sum(span.gens)
+        sc = span.sizeclass
+        c.frees[sc] += frees
+        if sc:
+            c.live[sc] += span.nelems - len(span.freelist)
             continue
-        large_mallocs += span.nmalloc
-        large_total += span.nmalloc * span.npages * PAGE_SIZE
+        c.large_total_bytes += frees * span.elemsize
         if id(span) not in kept:
-            large += 1
-            large_bytes += span.npages * PAGE_SIZE
-    return live, large, large_bytes, large_mallocs, large_total
+            c.live[0] += 1
+            c.large_live_bytes += span.elemsize
+            c.large_total_bytes += span.elemsize
+    return c
 
 
 def read_mem_stats() -> MemStats:
     """A snapshot of the allocator's figures (gort.mem_stats)."""
-    for c in central[1:]:
-        c.sweep()  # file spans that racing frees left misfiled, as Go's sweep would
-    nmalloc = total_nmalloc()
-    live, nlarge, large_live_bytes, large_mallocs, large_bytes = _live_per_class()
+    for central_ in central[1:]:
+        central_.sweep()  # file spans that racing frees left misfiled, as Go's sweep would
+    c = _count()
     with mheap_.lock:
         pages_sys = mheap_.pages_sys
         pages_inuse = mheap_.pages_inuse
         pages_released = mheap_.scav.npages
+    mallocs = [f + n for f, n in zip(c.frees, c.live, strict=True)]
     by_size = [
-        BySize(class_to_size[sc], nmalloc[sc], nmalloc[sc] - live[sc])
-        for sc in range(1, len(class_to_size))
+        BySize(class_to_size[sc], mallocs[sc], c.frees[sc]) for sc in range(1, len(class_to_size))
     ]
-    mallocs = sum(nmalloc) + large_mallocs
-    objects = sum(live) + nlarge
-    heap_alloc = sum(n * size for n, size in zip(live, class_to_size, strict=True))
-    heap_alloc += large_live_bytes
-    total = sum(n * size for n, size in zip(nmalloc, class_to_size, strict=True)) + large_bytes
+    small = range(1, len(class_to_size))
+    heap_alloc = sum(c.live[sc] * class_to_size[sc] for sc in small) + c.large_live_bytes
+    total = sum(mallocs[sc] * class_to_size[sc] for sc in small) + c.large_total_bytes
     heap_sys = pages_sys * PAGE_SIZE
     return MemStats(
         alloc=heap_alloc,
         total_alloc=total,
         sys=heap_sys,
-        mallocs=mallocs,
-        frees=mallocs - objects,
+        mallocs=sum(mallocs),
+        frees=sum(c.frees),
         heap_alloc=heap_alloc,
         heap_sys=heap_sys,
         heap_idle=heap_sys - pages_inuse * PAGE_SIZE,
         heap_inuse=pages_inuse * PAGE_SIZE,
         heap_released=pages_released * PAGE_SIZE,
-        heap_objects=objects,
+        heap_objects=sum(c.live),
         num_gc=sum(s["collections"] for s in gc.get_stats()),
         finalizer_frees=malloc.finalizer_frees,
         by_size=by_size,
