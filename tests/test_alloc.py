@@ -565,3 +565,26 @@ def test_frees_from_the_other_p_under_thread_switches(fast_switch: None) -> None
     objects, mallocs, pids = gort.run(main, procs=2)
     assert (objects, mallocs) == (0, 3000)
     assert pids == {0, 1}  # both Ps took part
+
+
+def test_a_goroutine_waiting_in_read_buffer_holds_no_buffer() -> None:
+    def main() -> tuple[int, bytes]:
+        ln = gort.net.listen("tcp", "127.0.0.1:0")
+        out = gort.chan(1)
+
+        def reader() -> None:
+            with ln.accept() as c, c.read_buffer(4096) as buf:
+                out.send(bytes(buf.view))
+
+        gort.go(reader)
+        with gort.net.dial("tcp", str(ln.addr)) as c:
+            before = gort.mem_stats().heap_objects
+            for _ in range(20):
+                gort.gosched()  # the reader accepts, tries to read, parks
+            waiting = gort.mem_stats().heap_objects - before
+            c.write(b"data")
+            got = out.recv()
+        ln.close()
+        return waiting, got
+
+    assert gort.run(main) == (0, b"data")

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from ..internal.poll import FD
-from ..runtime.malloc import Buffer, alloc
+from ..runtime.malloc import Buffer
 from .ipsock import Addr, from_sockaddr
 
 # Go's default keep-alive (net.KeepAliveConfig): idle 15 s, interval 15 s, 9 probes.
@@ -97,16 +97,9 @@ class Conn(_FDConn):
     def read_buffer(self, n: int) -> Buffer:
         """Up to n bytes, read straight into a gort.alloc Buffer (no copy, no
         zero-fill); ``len(buf)`` is the count, 0 at EOF. The caller frees it
-        (``free()`` or ``with``); if the read raises, it is freed here."""
-        buf = alloc(n)
-        try:
-            got = self.fd.readinto(buf.view)
-        except BaseException:
-            buf.free()
-            raise
-        if got != n:
-            buf.view = buf.view[:got]
-        return buf
+        (``free()`` or ``with``); if the read raises, it is freed here. A
+        goroutine parked waiting for data holds no buffer."""
+        return self.fd.read_buffer(n)
 
     def write(self, b: Any) -> int:
         """Write all of b (parking while the send buffer is full)."""

@@ -18,6 +18,7 @@ import os
 import socket
 from typing import Any
 
+from ...runtime.malloc import Buffer, alloc
 from .fd import ErrClosed
 from .fd_poll_runtime import (
     READ,
@@ -90,6 +91,35 @@ class FD:
             except OSError as e:
                 raise self._oserror(e) from None
             wait_read(pd, "gort.net.Conn.readinto")
+
+    def read_buffer(self, n: int) -> Buffer:
+        """Up to n bytes in a gort.alloc Buffer; len 0 at EOF.
+
+        The buffer is held only while there is data to read into it: on
+        EAGAIN it goes back before the goroutine parks, so an idle
+        connection holds no buffer (and the P's cached span is not
+        exhausted by goroutines that all wait).
+        """
+        pd = self.pd
+        if pd.r.err:
+            raise convert_err(pd.r.err)
+        recv_into = self.sock.recv_into
+        while True:
+            buf = alloc(n)
+            try:
+                got = recv_into(buf.view)
+            except BlockingIOError:
+                buf.free()
+            except BaseException as e:
+                buf.free()
+                if isinstance(e, OSError):
+                    raise self._oserror(e) from None
+                raise
+            else:
+                if got != n:
+                    buf.view = buf.view[:got]
+                return buf
+            wait_read(pd, "gort.net.Conn.read_buffer")
 
     def recvfrom(self, n: int) -> tuple[bytes, Any]:
         pd = self.pd
