@@ -145,6 +145,29 @@ def _fetchall(out: str) -> None:
     ]
 
 
+def _echo_server(clients: int, rounds: int) -> Callable[[str], None]:
+    def check(out: str) -> None:
+        assert out == f"echoed {clients * rounds} messages over {clients} connections\n"
+
+    return check
+
+
+def _chat(out: str) -> None:
+    said = "alice: hello from alice; bob: hello from bob; carol: hello from carol"
+    assert out.splitlines() == [
+        f"alice heard 3 joins and: {said}",
+        f"bob heard 2 joins and: {said}",
+        f"carol heard 1 joins and: {said}",
+    ]
+
+
+def _fetch_many(n: int) -> Callable[[str], None]:
+    def check(out: str) -> None:
+        assert out == f"{n} requests: {n - n // 100} ok, {n // 100} timed out\n"
+
+    return check
+
+
 @dataclass(frozen=True)
 class Case:
     example: str
@@ -168,6 +191,10 @@ CASES = [
     Case("pipeline.py", ("50", "3"), _pipeline(50, 3)),
     Case("http_api.py", (), _http_api),
     Case("fetchall.py", (), _fetchall),
+    Case("echo_server.py", (), _echo_server(100, 10)),
+    Case("echo_server.py", ("20", "3"), _echo_server(20, 3)),
+    Case("chat.py", (), _chat),
+    Case("fetch_many.py", (), _fetch_many(1000)),
 ]
 
 
@@ -195,6 +222,46 @@ def test_blocking_example_never_holds_a_processor() -> None:
     proc = _gort("blocking.py")
     assert proc.returncode == 0, _report(proc)
     assert "without yielding" not in proc.stderr, _report(proc)
+
+
+ECHO_EMFILE = """
+import os, resource, socket, sys
+sys.path.insert(0, sys.argv[1])
+import echo_server
+import gort
+
+def main():
+    ln = gort.net.listen("tcp", "127.0.0.1:0")
+    clients = [socket.create_connection(("127.0.0.1", ln.addr.port)) for _ in range(20)]
+    used = len(os.listdir("/proc/self/fd")) - 1
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (used + 4, hard))  # room for 4 accepted conns
+    gort.go(echo_server.serve, ln)
+    done = gort.chan()
+
+    def talk(c):
+        c.sendall(b"ping")
+        got = gort.syscall(c.recv, 4)  # blocks a helper thread, not the P
+        gort.sleep(0.03)  # hold the server's conn: its next accepts fail for a while
+        done.send(got)
+        c.close()  # the server's conn ends: its descriptor is free for the next accept
+
+    for c in clients:
+        gort.go(talk, c)
+    print(sum(done.recv() == b"ping" for _ in clients))
+    ln.close()
+
+gort.run(main)
+"""
+
+
+@pytest.mark.timeout(2 * TIMEOUT)
+def test_echo_server_backs_off_when_out_of_descriptors() -> None:
+    proc = _python("-c", ECHO_EMFILE, str(EXAMPLES))
+    assert proc.returncode == 0, _report(proc)
+    assert proc.stdout == "20\n", _report(proc)
+    delays = re.findall(r"accept error: Too many open files; retrying in (\d+)ms", proc.stderr)
+    assert delays[:2] == ["5", "10"], _report(proc)  # 5 ms, doubling
 
 
 @pytest.mark.timeout(2 * TIMEOUT)

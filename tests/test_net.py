@@ -650,3 +650,68 @@ def test_accept_emfile_leaves_the_listener_usable(tmp_path: Path) -> None:
     r = run_script(tmp_path, EMFILE_PROG)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["EMFILE", "True"]
+
+
+def test_dial_with_a_context(procs: int) -> None:
+    # A cancelled ctx aborts a dial blocked on a full backlog; a ctx deadline bounds it.
+    def main() -> tuple[str, float, str]:
+        ln = gort.net.listen("tcp", "127.0.0.1:0", backlog=1)
+        held = []
+        while True:  # fill the backlog: a dial after that stays in progress
+            try:
+                held.append(gort.net.dial("tcp", str(ln.addr), timeout=0.2))
+            except Timeout:
+                break
+        ctx, cancel = gort.with_cancel(gort.background())
+        gort.after_func(0.05, cancel)
+        t0 = gort.now()
+        with pytest.raises(gort.Canceled) as ei:
+            gort.net.dial("tcp", str(ln.addr), ctx=ctx)
+        cancelled_after = gort.now() - t0
+        with pytest.raises(gort.Canceled):
+            gort.net.dial("tcp", str(ln.addr), ctx=ctx)  # already done: fails at once
+        tctx, tcancel = gort.with_timeout(gort.background(), 0.05)
+        with pytest.raises(Timeout) as te:
+            gort.net.dial("tcp", str(ln.addr), ctx=tctx)
+        tcancel()
+        ok_ctx, ok_cancel = gort.with_cancel(gort.background())
+        ln2 = gort.net.listen("tcp", "127.0.0.1:0")
+        gort.net.dial("tcp", str(ln2.addr), ctx=ok_ctx).close()
+        ok_cancel()
+        for c in held:
+            c.close()
+        ln.close()
+        ln2.close()
+        return str(ei.value), cancelled_after, str(te.value)
+
+    msg, after, tmsg = gort.run(main, procs=procs)
+    assert msg == "operation was canceled"
+    assert after < 5
+    assert tmsg == "i/o timeout"
+
+
+def test_data_and_fin_in_one_edge_are_both_read(procs: int) -> None:
+    # The peer writes and closes at once: one readiness event may carry both, and a
+    # short read (stopped at the FIN) must not leave the reader waiting for another.
+    def main() -> list[bytes]:
+        ln = gort.net.listen("tcp", "127.0.0.1:0")
+        out = []
+        for i in range(50):
+            c, s = pair(ln)
+            if i % 2:
+                gort.sleep(0.001)  # the reader is parked first half the time
+
+            def reply(s: Conn = s, i: int = i) -> None:
+                s.write(b"%d" % i)
+                s.close()
+
+            gort.go(reply)
+            got = b""
+            while d := c.read(65536):
+                got += d
+            out.append(got)
+            c.close()
+        ln.close()
+        return out
+
+    assert gort.run(main, procs=procs) == [b"%d" % i for i in range(50)]

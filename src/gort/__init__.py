@@ -8,7 +8,7 @@ Go's ``src/runtime``.
 
 from __future__ import annotations
 
-from . import net
+from . import net, tls
 from . import signal as signal  # gort.signal: Go's os/signal
 from .context import (
     Canceled,
@@ -105,6 +105,7 @@ __all__ = [
     "select",
     "sleep",
     "syscall",
+    "tls",
     "todo",
     "with_cancel",
     "with_cancel_cause",

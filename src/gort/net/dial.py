@@ -84,24 +84,33 @@ def dial(network: str, address: str, timeout: float | None = None, ctx: Any = No
 
     A dialled udp or unixgram Conn reads and writes datagrams of its one peer.
 
-    timeout bounds the whole dial, name resolution included; an expired
-    one raises Timeout.
+    timeout bounds the whole dial (a lookup that outlasts it fails the dial
+    once it returns); an expired one raises Timeout. ctx (Go's DialContext):
+    its deadline bounds the dial too, and cancelling it aborts a dial in
+    progress with ``gort.Canceled("operation was canceled")``.
     """
     getg("gort.net.dial")
     check_network(network)
-    deadline = monotonic() + timeout if timeout is not None else 0.0
     if timeout is not None and timeout <= 0:
         raise Timeout()
+    deadline = monotonic() + timeout if timeout is not None else 0.0
+    if ctx is not None:
+        _check_ctx(ctx)
+        d = ctx.deadline()
+        if d is not None and (not deadline or d < deadline):
+            deadline = d
     if network.startswith("unix"):
         sotype = socket.SOCK_STREAM if network == "unix" else socket.SOCK_DGRAM
-        return _dial_one(network, socket.AF_UNIX, sotype, address, deadline)
+        return _dial_one(network, socket.AF_UNIX, sotype, address, deadline, ctx)
     sotype = socket.SOCK_DGRAM if network.startswith("udp") else socket.SOCK_STREAM
     addrs = _addrs(network, address, sotype, False)
     first: BaseException | None = None
     for i, (fam, sa) in enumerate(addrs):
+        if ctx is not None:
+            _check_ctx(ctx)
         part = partial_deadline(monotonic(), deadline, len(addrs) - i)
         try:
-            return _dial_one(network, fam, sotype, sa, part)
+            return _dial_one(network, fam, sotype, sa, part, ctx)
         except OSError as e:
             if first is None:
                 first = e
@@ -109,23 +118,60 @@ def dial(network: str, address: str, timeout: float | None = None, ctx: Any = No
     raise first
 
 
-def _dial_one(network: str, fam: int, sotype: int, sa: Any, deadline: float) -> Conn:
+def _ctx_error(ctx: Any) -> BaseException | None:
+    """The error a done ctx makes a dial fail with (net's mapErr)."""
+    err = ctx.err()
+    if err is None:
+        return None
+    from ..context import Canceled
+
+    if err is Canceled:
+        return Canceled("operation was canceled")
+    return Timeout()
+
+
+def _check_ctx(ctx: Any) -> None:
+    err = _ctx_error(ctx)
+    if err is not None:
+        raise err
+
+
+def _dial_one(
+    network: str, fam: int, sotype: int, sa: Any, deadline: float, ctx: Any = None
+) -> Conn:
     sock = socket.socket(fam, sotype)
     try:
         fd = FD(sock)
     except BaseException:
         sock.close()
         raise
+    stop = None
     try:
         if deadline:
             fd.set_write_deadline(deadline)
-        fd.connect(sa)
+        if ctx is not None:
+            # Go's connect: a goroutine waits for ctx and interrupts the
+            # connect by moving the write deadline into the past.
+            from ..context import context_after_func
+
+            stop = context_after_func(ctx, lambda: fd.set_write_deadline(-1.0))
+        try:
+            fd.connect(sa)
+        except Timeout:
+            if ctx is not None:
+                _check_ctx(ctx)
+            raise
+        if stop is not None and not stop():
+            _check_ctx(ctx)  # ctx ended the dial just as it completed
+        stop = None
         if deadline:
             fd.set_write_deadline(None)
         if sotype == socket.SOCK_STREAM and fam != socket.AF_UNIX:
             set_tcp_defaults(sock)
         return Conn(fd, network)
     except BaseException:
+        if stop is not None:
+            stop()
         fd.close()
         raise
 

@@ -387,7 +387,11 @@ def _poll(p: Poller, delay: float) -> list[G]:
             if ev & rmask:
                 _unblock(p, pd.r, True, gs)
             if ev & wmask:
-                _unblock(p, pd.w, True, gs)
+                w = pd.w
+                if w.g is None:
+                    w.g = PD_READY  # the common case: edge-triggered events carry EPOLLOUT
+                elif w.g is not PD_READY:
+                    _unblock(p, w, True, gs)
     return gs
 
 

@@ -477,7 +477,9 @@ def gostop(gp: G, pp: P) -> None:
         ev = _BLOCK_EVENT.get(gp.waitreason, EV_GO_BLOCK)
         stk = t.stack(_caller(3))
         after = T_DEAD if ev == EV_GO_STOP else T_WAITING
-        if sched.multi:
+        # Another thread may unblock gp between its queueing and this event:
+        # another M, or with one M the poller run by sysmon.
+        if sched.multi or sched.netpoll is not None:
             with t.statelock:
                 buf.append((monotonic_ns(), ev, stk))
                 g.state = T_RUNNABLE if g.early else after

@@ -6,6 +6,12 @@ waiting, as in Go), try the non-blocking syscall, and only on EAGAIN park
 in ``IO wait`` and retry. The fast path therefore costs the syscall and a
 few attribute reads; the poller's lock is taken only to park.
 
+Rejected: skipping the syscall after a short stream read (its EAGAIN is a
+raised BlockingIOError, about a microsecond). A short read does not prove
+the receive queue empty: TCP stops at a FIN, a unix socket at a change of
+sender credentials, and the edge for what remains has already been
+consumed, so the next read would wait forever.
+
 Close evicts the waiters first (they wake with ErrClosed), unregisters the
 descriptor from the poller, then closes it, so a descriptor number is never
 reused while the poller still knows it. Closing twice is a no-op.
@@ -207,14 +213,22 @@ class FD:
         pd = self.pd
         if pd.w.err:
             raise convert_err(pd.w.err)
-        err = self.sock.connect_ex(addr)
+        sock = self.sock
+        err = sock.connect_ex(addr)
         while err:
             if err == errno.EISCONN:
                 return
             if err not in _CONNECT_PENDING:
                 raise OSError(err, os.strerror(err))
             wait_write(pd, "gort.net.dial")
-            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err == 0:
+                # A wake-up is only a hint (a stale event of a reused
+                # descriptor number, say): connected once the peer is known.
+                try:
+                    sock.getpeername()
+                except OSError:
+                    err = errno.EINPROGRESS
 
     def shutdown(self, how: int) -> None:
         if self.closed:
