@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 import gort
+from gort import sync
 from gortproc import run_script
 
 GLOBAL_CH: gort.Chan | None = None
+GLOBAL_MU: sync.Mutex | None = None
 
 
 def _leaked_goids() -> list[int]:
@@ -196,3 +198,42 @@ def test_godebug_leakcheck_reports_at_end_of_run(tmp_path: Path) -> None:
     assert lines[0] == "gort: leakcheck: 1 goroutine(s) blocked forever:"
     assert lines[2] == "goroutine 2 [chan send (leaked)]:"
     assert lines[3] == "prog.worker(...)"
+
+
+def _cond_waiter(mu: sync.Mutex, cond: sync.Cond) -> None:
+    with mu:
+        cond.wait()
+
+
+def _start_sync_waiters() -> None:
+    """A goroutine on a Mutex and one on a Cond, both only they reference."""
+    mu = sync.Mutex()
+    mu.lock()
+    gort.go(mu.lock)
+    m2 = sync.Mutex()
+    gort.go(_cond_waiter, m2, sync.Cond(m2))
+
+
+def test_sync_mutex_and_cond_leaks(procs: int) -> None:
+    def main() -> list[str]:
+        global GLOBAL_MU
+        _start_sync_waiters()
+        GLOBAL_MU = sync.Mutex()
+        GLOBAL_MU.lock()
+        gort.go(GLOBAL_MU.lock)  # held by a global: can be unlocked
+        kept = sync.Mutex()
+        kept.lock()
+        gort.go(kept.lock)  # held by main, which is running
+        _settle()
+        found = gort.leaks()
+        kept.unlock()
+        GLOBAL_MU.unlock()
+        GLOBAL_MU = None
+        return found
+
+    blocks = gort.run(main, procs=procs)
+    assert [b.split("\n")[0] for b in blocks] == [
+        "goroutine 2 [sync.Mutex.Lock (leaked)]:",
+        "goroutine 3 [sync.Cond.Wait (leaked)]:",
+    ]
+    assert "test_goroutineleak._cond_waiter(...)" in blocks[1]

@@ -1,12 +1,13 @@
 """Goroutines blocked forever (the idea of Go 1.26's goroutineleak profile).
 
-A goroutine parked on a channel (or another primitive registered with
-``register_waitable``) can only be woken by someone who can reach that
-channel. Go's collector finds leaks by marking from every root except the
-stacks of such blocked goroutines; a blocked goroutine whose channel gets
-marked is unblockable and its stack becomes a root in turn, to a fixed
-point; what is left is leaked. gort asks the same question of CPython's
-collector, from the other end:
+A goroutine parked on a channel or a sync primitive (a runtime semaphore,
+a Cond's notify list, or anything registered with ``register_waitable``)
+can only be woken by someone who can reach that object. Go's collector
+finds leaks by marking from every root except the stacks of such blocked
+goroutines; a blocked goroutine whose channel gets marked is unblockable
+and its stack becomes a root in turn, to a fixed point; what is left is
+leaked. gort asks the same question of CPython's collector, from the
+other end:
 
 * For each channel a blocked goroutine waits on, walk the graph backwards
   (``gc.get_referrers``, one heap scan per level, all of a level at once)
@@ -56,6 +57,7 @@ from .runtime2 import (
     Sudog,
     sched,
 )
+from .sema import NotifyList, Sema
 from .time import STALE, TimerState, weakly_timed
 from .traceback import format_goroutine, status_string
 
@@ -79,13 +81,27 @@ def _chan_waiters(c: Chan) -> Iterable[G]:
                 yield sg.g
 
 
-# type -> the goroutines queued on an object of that type.
-_waitables: dict[type, Callable[[Any], Iterable[G]]] = {Chan: _chan_waiters}
+def _sema_waiters(s: Sema) -> Iterable[G]:
+    return [sg.g for sg in list(s.waitq)]
+
+
+def _notify_waiters(nl: NotifyList) -> Iterable[G]:
+    return [sg.g for sg in list(nl.waiters)]
+
+
+# type -> the goroutines queued on an object of that type. sync's Mutex,
+# RWMutex, WaitGroup and Once park on a Sema, Cond on a NotifyList; a
+# search from those reaches the primitive that owns them.
+_waitables: dict[type, Callable[[Any], Iterable[G]]] = {
+    Chan: _chan_waiters,
+    Sema: _sema_waiters,
+    NotifyList: _notify_waiters,
+}
 
 
 def register_waitable(cls: type, waiters: Callable[[Any], Iterable[G]]) -> None:
     """Teach the leak finder a primitive: ``waiters(obj)`` lists the Gs
-    parked on obj (sync's Mutex and Cond register here)."""
+    parked on obj."""
     _waitables[cls] = waiters
 
 
