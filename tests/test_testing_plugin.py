@@ -250,7 +250,7 @@ def test_still_running_goroutine_fails_after_leak_timeout(pytester: pytest.Pytes
         """,
     )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["goroutine 2 [[]sleep[]]:", "test_it.ticking(...)"])
+    result.stdout.fnmatch_lines(["goroutine 2 [[]*[]]:", "test_it.ticking(...)"])  # or runnable
 
 
 def test_allow_marker_names_exceptions(pytester: pytest.Pytester) -> None:

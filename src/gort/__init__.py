@@ -8,7 +8,7 @@ Go's ``src/runtime``.
 
 from __future__ import annotations
 
-from . import net, tls
+from . import net, synctest, tls
 from . import signal as signal  # gort.signal: Go's os/signal
 from .context import (
     Canceled,
@@ -104,6 +104,7 @@ __all__ = [
     "run",
     "select",
     "sleep",
+    "synctest",
     "syscall",
     "tls",
     "todo",

@@ -37,14 +37,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from time import monotonic
 from typing import Any, ClassVar, cast
 
 from .runtime.chan import Chan, nilchan
 from .runtime.panic import Panic
 from .runtime.proc import newproc
 from .runtime.select import select
-from .sleep import Timer
+from .sleep import Timer, now
 
 __all__ = [
     "CancelCauseFunc",
@@ -397,7 +396,7 @@ class _TimerCtx(_CancelCtx):
         self._fire: _DeadlineFire | None = None  # _mu
 
     def __repr__(self) -> str:
-        left = (self._dl or 0.0) - monotonic()
+        left = (self._dl or 0.0) - now()
         return f"{self._parent!r}.WithDeadline({self._dl:.6f} [{left:.6f}s])"
 
     def _cancelled(self) -> None:
@@ -426,7 +425,7 @@ def with_deadline_cause(
         return with_cancel(parent)  # the parent's deadline comes first anyway
     c = _TimerCtx(parent, d)
     _propagate_cancel(parent, c)
-    dur = d - monotonic()
+    dur = d - now()
     if dur <= 0:
         c.cancel(True, DeadlineExceeded, cause)
         return c, lambda: c.cancel(False, Canceled, None)
@@ -443,14 +442,14 @@ def with_deadline_cause(
 
 def with_timeout(parent: Context, timeout: float) -> tuple[Context, CancelFunc]:
     """``with_deadline(parent, gort.now() + timeout)``."""
-    return with_deadline_cause(parent, monotonic() + timeout, None)
+    return with_deadline_cause(parent, now() + timeout, None)
 
 
 def with_timeout_cause(
     parent: Context, timeout: float, cause: BaseException | None
 ) -> tuple[Context, CancelFunc]:
     """``with_deadline_cause(parent, gort.now() + timeout, cause)``."""
-    return with_deadline_cause(parent, monotonic() + timeout, cause)
+    return with_deadline_cause(parent, now() + timeout, cause)
 
 
 class _ValueCtx(Context):

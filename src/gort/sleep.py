@@ -14,16 +14,20 @@ from time import monotonic
 from typing import Any
 from weakref import ReferenceType, ref
 
+from .runtime import synctest
 from .runtime.chan import Chan, selectnbsend
 from .runtime.panic import Panic
 from .runtime.proc import checkpoint, getg, gopark, gosched, spawn_local
-from .runtime.runtime2 import WAIT_SLEEP, G
+from .runtime.runtime2 import WAIT_SLEEP, G, sched
 from .runtime.time import TimerState, addtimer, duration, readytimer
 from .runtime.time import _tlock as timers_lock
 
 
 def now() -> float:
-    """The runtime's clock: ``time.monotonic()`` seconds."""
+    """The runtime's clock: ``time.monotonic()`` seconds (a synctest bubble's
+    fake clock inside one)."""
+    if sched.bubbles:
+        return synctest.now()
     return monotonic()
 
 
@@ -50,6 +54,10 @@ def sleep(d: float) -> None:
         return
     if d != d:
         duration(d, "gort.sleep")  # NaN: ValueError
+    if sched.bubbles and (b := synctest.current()) is not None:
+        gp.param = synctest.addtimer(b, d, _wake, gp)
+        gopark(gp, WAIT_SLEEP, _unsleep, gp)
+        return
     gp.param = addtimer(gp.p, monotonic() + d, _wake, gp)
     gopark(gp, WAIT_SLEEP, _unsleep, gp)
 
@@ -149,6 +157,9 @@ def after(d: float) -> Chan:
     gp = checkpoint("gort.after")
     d = duration(d, "gort.after")
     c = Chan(1)
+    if sched.bubbles and (b := synctest.current()) is not None:
+        synctest.addtimer(b, d, synctest.after_fire, (b, ref(c)))
+        return c
     addtimer(gp.p, monotonic() + d, _after_fire, ref(c))
     return c
 

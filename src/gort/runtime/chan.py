@@ -225,6 +225,10 @@ class Chan:
         # hchan.timer): holding the channel keeps it alive, while the timer
         # heap holds the timer only weakly (time.py).
         self.timer: Any = None
+        if sched.bubbles:
+            from .synctest import adopt
+
+            adopt(self)  # made in a synctest bubble: a bubble channel
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""

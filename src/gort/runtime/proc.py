@@ -719,6 +719,9 @@ def findrunnable(m: M, pp: P) -> G | None:
             gp = stealwork(pp)
             if gp is not None:
                 return gp
+        hook = sched.idle_hook
+        if hook is not None and hook(pp):
+            continue  # a synctest bubble moved
         gp = stopm(m, pp)
         if gp is not None:
             return gp

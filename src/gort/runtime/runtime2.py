@@ -310,6 +310,11 @@ class Sched:
         # gort.run(seed=)/GORT_SCHEDSEED: scheduling choices come from rand
         # (proc.py seedsched); None keeps the ordinary queue order.
         self.seed: int | None = None
+        # synctest's bubbles (runtime/synctest.py), and what an M with nothing
+        # to run calls before it sleeps: it advances their clocks. True means
+        # it made a G runnable. Set by the first synctest.run of the run.
+        self.bubbles: list[Any] = []
+        self.idle_hook: Callable[[P], bool] | None = None
         # The netpoller's hooks (Go's netpoll(delay), netpollAnyWaiters):
         # findrunnable polls without blocking, checkdead asks whether any
         # goroutine waits for I/O. None and "no waiters" until a poller exists.

@@ -81,14 +81,18 @@ def _parse(cases: tuple[Any, ...]) -> tuple[list[tuple[int, Chan, int, Any]], in
         if not isinstance(c, Chan):
             raise _bad_case(i, case)
         if kind == _SEND:
-            if f is not _chan_send and not (c is nilchan and f is type(c).send):
+            if f is not _chan_send and f is not type(c).send:
                 raise _bad_case(i, case)
-        elif f is _chan_recv2:
+        elif f is _chan_recv2 or f is type(c).recv2:
             kind = _RECV2
-        elif f is not _chan_recv and not (c is nilchan and f is type(c).recv):
+        elif f is not _chan_recv and f is not type(c).recv:
             raise _bad_case(i, case)
-        if c is nilchan:
-            continue  # never ready
+        if c.__class__ is not Chan:  # the nil channel, or a synctest bubble's
+            if c is nilchan:
+                continue  # never ready
+            from .synctest import check
+
+            check(c, "send on" if kind == _SEND else "receive on")
         scases.append((i, c, kind, value))
     return scases, dflt
 

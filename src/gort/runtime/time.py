@@ -229,6 +229,13 @@ class TimerState:
 
         With several Ms the caller holds ``_tlock`` unless the timer is new.
         """
+        if sched.bubbles:
+            from . import synctest
+
+            b = synctest.current()
+            if b is not None:
+                synctest.arm(b, self, pp, d)  # on the bubble's fake clock
+                return
         when = self._when = monotonic() + d
         self._pp = pp
         seq = self._seq = next(_seqs)
