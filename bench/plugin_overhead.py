@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -32,9 +33,11 @@ def _one(directory: Path, gort_mode: bool) -> float:
         f"[pytest]\ngort_mode = {'true' if gort_mode else 'false'}\n"
     )
     env = dict(os.environ, PYTHONPATH=str(SRC))
+    eps = metadata.entry_points(group="pytest11")
+    plugin = [] if any(ep.value == "gort_pytest" for ep in eps) else ["-p", "gort_pytest"]
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "gort_pytest", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "-q", *plugin, "-p", "no:cacheprovider"],
         cwd=directory,
         env=env,
         capture_output=True,

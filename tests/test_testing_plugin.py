@@ -6,6 +6,7 @@ checks the outcomes and the report a user reads.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import tomllib
@@ -40,8 +41,10 @@ def run_subprocess(pytester: pytest.Pytester, source: str, *args: str) -> pytest
 
 @pytest.fixture(autouse=True)
 def _src_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Subprocess runs import this tree's gort, as the inline ones do.
-    monkeypatch.setenv("PYTHONPATH", str(SRC))
+    # Subprocess runs import this tree's gort, as the inline ones do, and see
+    # the same entry points as this process (_plugin_args decides for both).
+    rest = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(SRC), rest) if p))
 
 
 def test_entry_point_declared() -> None:

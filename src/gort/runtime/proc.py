@@ -351,6 +351,10 @@ def seedsched(seed: int) -> None:
     """Make this run's scheduling a function of seed (before any G runs)."""
     sched.seed = seed
     sched.rand.seed(seed)
+    # An asynchronous preemption lands wherever the clock says (a loaded
+    # machine, a slow slice) and would reorder the run: seeded runs have
+    # none, as with GODEBUG=asyncpreemptoff=1.
+    sched.debug.asyncpreemptoff = True
     for pp in sched.allp:
         pp.preempt = True
 
