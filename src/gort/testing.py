@@ -35,7 +35,7 @@ import threading
 import time
 import traceback as _pytraceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -265,7 +265,6 @@ class _TestRun:
     crash: str = ""  # the panic or fatal error text, with every goroutine
     leftover: str = ""  # goroutines alive after the test, with their stacks
     me: G | None = None
-    notes: list[str] = field(default_factory=list)
 
     def main(self, test: Callable[..., Any], funcargs: dict[str, Any]) -> None:
         self.me = proc.getg("gort.testing")
