@@ -351,9 +351,9 @@ def seedsched(seed: int) -> None:
     """Make this run's scheduling a function of seed (before any G runs)."""
     sched.seed = seed
     sched.rand.seed(seed)
-    # An asynchronous preemption lands wherever the clock says (a loaded
-    # machine, a slow slice) and would reorder the run: seeded runs have
-    # none, as with GODEBUG=asyncpreemptoff=1.
+    # A preemption lands wherever the clock says (a loaded machine, a slow
+    # slice) and would reorder the run: seeded runs have none, neither
+    # asynchronous (as with GODEBUG=asyncpreemptoff=1) nor at preemptcheck.
     sched.debug.asyncpreemptoff = True
     for pp in sched.allp:
         pp.preempt = True
@@ -403,7 +403,7 @@ def preemptcheck() -> None:
     if gp is None:
         return
     pp: P = gp.p
-    if pp.preempt:
+    if pp.preempt and sched.seed is None:  # a seeded run is never preempted by the clock
         pp.preempt = False
         goyield(gp, pp)
 
