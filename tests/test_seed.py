@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,31 @@ def test_same_seed_same_interleaving() -> None:
     for seed in (1, 12345):
         outputs = {gort.run(_interleaving, procs=1, seed=seed) for _ in range(20)}
         assert len(outputs) == 1, outputs
+
+
+def test_same_seed_despite_preemption_marks() -> None:
+    """What sysmon does on a loaded machine (mark the P for preemption and
+    send channel operations to their general path) happens here on purpose,
+    at clock-chosen moments: the seeded order must not change."""
+    from gort.runtime.runtime2 import sched
+
+    stop = threading.Event()
+
+    def mark() -> None:
+        while not stop.is_set():
+            if sched.running and sched.allp:
+                sched.allp[0].preempt = True
+                sched.multi = True
+            time.sleep(0.0001)
+
+    marker = threading.Thread(target=mark, daemon=True)
+    marker.start()
+    try:
+        outputs = {gort.run(_interleaving, procs=1, seed=99) for _ in range(20)}
+    finally:
+        stop.set()
+        marker.join()
+    assert outputs == {gort.run(_interleaving, procs=1, seed=99)}
 
 
 def test_different_seeds_explore_different_orders() -> None:

@@ -362,8 +362,9 @@ def seedsched(seed: int) -> None:
 def seednext(pp: P) -> G | None:
     """Any runnable G of pp, runnext included, chosen by sched.rand.
 
-    Owner M only. Others may append to the queue meanwhile (inject); the
-    rotations move what they append but lose nothing.
+    Owner M only. Others may append to the queue (inject) or steal from
+    it meanwhile: what they append waits for the next pick, what they
+    steal is not picked.
     """
     pp.preempt = True  # the next switch comes back here
     q = pp.runq
@@ -371,17 +372,25 @@ def seednext(pp: P) -> G | None:
     if nxt is not None:
         pp.runnext = None
         q.append(nxt)
-    n = len(q)
-    if n == 0:
-        return None
-    i = sched.rand.randrange(n)
-    q.rotate(-i)
-    try:
-        gp = q.popleft()
-    finally:
-        q.rotate(i)
-    pp.schedtick += 1
-    return gp
+    while True:
+        cands = list(q)
+        if not cands:
+            return None
+        # The pick is by rank in goid order, not by queue position: where a
+        # G was put (runnext or the tail, which depends on sched.multi, which
+        # sysmon sets by the clock) must not change the run.
+        cands.sort(key=_goidof)
+        gp = cands[sched.rand.randrange(len(cands))]
+        try:
+            q.remove(gp)
+        except ValueError:
+            continue  # another P stole it meanwhile
+        pp.schedtick += 1
+        return gp
+
+
+def _goidof(gp: G) -> int:
+    return gp.goid
 
 
 def preemptcheck() -> None:
