@@ -30,7 +30,7 @@ REPO_DIR = BENCH_DIR.parent
 CHILD = BENCH_DIR / "child.py"
 EXIT_HUNG = 3  # child.py's status when the interpreter would not exit after reporting
 PACKAGES = ("gort", "greenlet", "gevent", "uvloop", "trio")
-COLUMN_TITLES = {"greenlet": "greenlet floor"}
+COLUMN_TITLES = {"greenlet": "greenlet floor", "gort_base": "gort baseline"}
 
 
 @dataclass
@@ -100,7 +100,7 @@ def plan(args: argparse.Namespace) -> list[Pair]:
 def _child_command(pair: Pair, procs: int | None) -> list[str]:
     command = [sys.executable, str(CHILD), pair.system, pair.workload.name]
     command += [str(pair.n), str(pair.warmup)]
-    if pair.system == "gort" and procs is not None:
+    if pair.system.startswith("gort") and procs is not None:
         command += ["--procs", str(procs)]
     return command
 

@@ -6,12 +6,26 @@ gevent, trio or gort into its own process.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
 Unit = Literal["ns", "s"]
 
-SYSTEMS: tuple[str, ...] = ("gort", "greenlet", "gevent", "asyncio", "uvloop", "trio", "threads")
+# GORT_BASE_SRC=<another checkout's src> adds "gort_base": the same gort workloads run
+# from that tree in the same run, so a change is compared against a baseline commit
+# with same-run ratios (systems/gort_base_sys.py).
+GORT_BASE = "gort_base"
+SYSTEMS: tuple[str, ...] = (
+    "gort",
+    *((GORT_BASE,) if os.environ.get("GORT_BASE_SRC") else ()),
+    "greenlet",
+    "gevent",
+    "asyncio",
+    "uvloop",
+    "trio",
+    "threads",
+)
 PEERS: tuple[str, ...] = ("gevent", "asyncio", "uvloop", "trio")
 FLOOR = "greenlet"
 
@@ -188,6 +202,9 @@ WORKLOADS: dict[str, Workload] = {
         ),
     )
 }
+
+for _w in WORKLOADS.values():
+    _w.sizes[GORT_BASE] = _w.sizes["gort"]
 
 SLEEP_SECONDS = 0.010
 PIPE_CAPACITY = 128

@@ -69,12 +69,9 @@ def duration(d: Any, call: str) -> float:
     """d as seconds for ``call``: a TypeError naming call for a non-number,
     a ValueError for NaN (as time.sleep), which would poison the heap's order."""
     if d.__class__ is not float and d.__class__ is not int:
-        try:
-            d = float(d)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{call}: duration must be a number of seconds, not {type(d).__name__}"
-            ) from None
+        if not hasattr(type(d), "__float__"):  # numbers (Decimal, Fraction...), not str
+            raise TypeError(f"{call}: duration must be a number of seconds, not {type(d).__name__}")
+        d = float(d)
     if d != d:
         raise ValueError(f"{call}: invalid duration NaN (not a number)")
     return d  # type: ignore[no-any-return]
