@@ -407,16 +407,22 @@ class Chan:
         The loop takes buffered values itself while one M runs goroutines
         and no sender waits (recv's own fast path, minus a call per value).
         """
-        recv = self.recv
+        # The loop keeps its own references, so the lazily made deques are
+        # made now (an unbuffered channel never gets a buffer).
+        if self.buf is _EMPTY and self.capacity:
+            self.buf = deque()
+        if self.sendq is _EMPTY:
+            self.sendq = deque()
         buf = self.buf
+        sendq = self.sendq
+        recv = self.recv
         while True:
-            if buf and not self.sendq and not sched.multi:  # sendq: made by the first waiter
+            if buf and not sendq and not sched.multi:
                 yield buf.popleft()
                 continue
             v, ok = recv(True)
             if not ok:
                 return
-            buf = self.buf  # made by the first buffered value
             yield v
 
     def close(self) -> None:
