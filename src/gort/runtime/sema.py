@@ -28,9 +28,13 @@ function here is atomic. The lock is a thread lock held for a few field
 updates, never across a park.
 
 Clean-up: a waiter unwound while parked (GreenletExit at the end of a run)
-leaves the queue. If a unit had already been handed to it, the caller's
-``abort(woken)`` decides what to do with it; without one the unit is passed
-on with ``semrelease``, so no unit and no waiter is ever lost.
+leaves the queue. This is gopark's clean-up contract (proc.gopark's
+``cleanup``), inlined around ``schedule`` as chan.py's hot paths do: the
+waiter's status must be set while the queue's lock is still held, or a
+waker on another M could ready it before it is marked waiting. If a unit
+had already been handed to it, the caller's ``abort(woken)`` decides what
+to do with it; without one the unit is passed on with ``semrelease``, so no
+unit and no waiter is ever lost.
 """
 
 from __future__ import annotations
