@@ -2,7 +2,8 @@
 
 * ``procs``: every semantic test runs once with GOMAXPROCS=1 and once with 2.
 * The Go environment variables of the developer's shell are cleared for each test, so
-  ``GOMAXPROCS``/``GOTRACEBACK``/``GODEBUG`` never change what a test sees by accident.
+  ``GOMAXPROCS``/``GOTRACEBACK``/``GODEBUG``/``GORT_SCHEDSEED`` never change what a
+  test sees by accident.
 * ``spread``: starts goroutines on every P of a GOMAXPROCS 2 run and checks that each P
   ran some (see ``Spread``).
 * An ``assert`` that fails inside a goroutine reaches ``gort.run`` as a panic: run raises
@@ -24,7 +25,7 @@ import pytest
 import gort
 from gort.runtime.proc import getg
 
-GO_ENV = ("GOMAXPROCS", "GOTRACEBACK", "GODEBUG")
+GO_ENV = ("GOMAXPROCS", "GOTRACEBACK", "GODEBUG", "GORT_SCHEDSEED")
 
 
 @pytest.fixture(params=[1, 2], ids=["P1", "P2"])

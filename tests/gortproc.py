@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK")
+GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK", "GORT_SCHEDSEED")
 
 
 def gort_env(extra: dict[str, str] | None = None) -> dict[str, str]:

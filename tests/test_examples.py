@@ -26,7 +26,7 @@ SRC = ROOT / "src"
 EXAMPLES = ROOT / "examples"
 DOCS = ROOT / "docs"
 TIMEOUT = 60  # seconds for one program; each takes about a second
-GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK")
+GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK", "GORT_SCHEDSEED")
 NO_TEST = "<!-- no-test -->"
 
 

@@ -19,7 +19,7 @@ import pytest
 import gort
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK")
+GO_ENV = ("GOMAXPROCS", "GODEBUG", "GOTRACEBACK", "GORT_SCHEDSEED")
 BUDGET = 0.05  # fraction of the wall time the process may spend on CPU while idle
 
 
