@@ -179,6 +179,25 @@ def test_runtime_calls_outside_run_raise_runtime_error(
         call()
 
 
+def test_calls_outside_run_after_a_run_that_ended_multi_threaded() -> None:
+    """A run that ends while sched.multi is set (several Ms were running, or a
+    preemption mark was pending) leaves the runtime reset: a later call outside
+    any run still gets the "outside a goroutine" error, not GreenletExit."""
+    from gort.runtime.runtime2 import sched
+
+    def mark() -> None:
+        sched.multi = True  # as sysmon leaves it when it marks a P during teardown
+
+    def main() -> None:
+        sched.stop_hooks.append(mark)
+
+    gort.run(main, procs=2)
+    assert not sched.multi
+    for name, call in OUTSIDE_CALLS:
+        with pytest.raises(RuntimeError, match=re.escape(name)):
+            call()
+
+
 def test_channels_can_be_made_and_used_without_blocking_outside_run(procs: int) -> None:
     ch = gort.chan(2)
     ch.send("made outside")

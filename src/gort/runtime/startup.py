@@ -193,6 +193,10 @@ def teardown(m0: M) -> None:
             pp.runnext = None
             pp.gfree.clear()
             pp.timers.clear()
+        # One thread again: a runtime call made outside any run must take the
+        # one-M paths and reach its "outside a goroutine" error, not a
+        # preemption check that sees sched.exiting.
+        sched.multi = False
         sched.running = False
 
 
