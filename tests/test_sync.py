@@ -270,6 +270,35 @@ def test_a_parked_lock_is_cleaned_up_when_the_run_ends() -> None:
 # RWMutex
 
 
+def test_parked_rwmutex_waiters_are_cleaned_up_when_the_run_ends() -> None:
+    rw = gort.RWMutex()
+
+    def main() -> None:
+        rw.rlock()
+        gort.go(rw.lock)  # waits for main's read lock
+        gort.sleep(0.005)
+        gort.go(rw.rlock)  # waits behind the pending writer
+        gort.go(rw.lock)  # waits for the first writer (on the writers' Mutex)
+        gort.sleep(0.005)
+        assert rw.rc < 0 and rw.rwait == 1
+
+    gort.run(main)
+    # Only main's read lock is left; nobody is queued, no unit is pending.
+    assert (rw.rc, rw.rwait, rw._w.state) == (1, 0, 0)
+    for sem in (rw._reader_sem, rw._writer_sem, rw._w._sema):
+        assert sem.count == 0 and not sem.waitq
+
+    def again() -> None:
+        rw.runlock()
+        with rw:
+            pass
+        with rw.rlocker():
+            pass
+
+    gort.run(again)
+    assert (rw.rc, rw.rwait) == (0, 0)
+
+
 def test_rwmutex_readers_share_writers_exclude(procs: int) -> None:
     def main() -> list[str]:
         rw = gort.RWMutex()

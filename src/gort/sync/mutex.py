@@ -201,7 +201,12 @@ class Mutex:
             self._add(LOCKED - WAITER)  # it owned the mutex: take it, then unlock
             self.unlock()
         elif woken:
-            semrelease(self._sema)  # the wake-up goes to another waiter
+            # It was the woken waiter (WOKEN is set for it alone): withdraw
+            # WOKEN, and pass the wake-up on as unlock would have.
+            new = self._add(-WOKEN) if self.state & WOKEN else self.state
+            idle = new >> WAITER_SHIFT and not new & (LOCKED | WOKEN | STARVING)
+            if idle and self._update(new, (new - WAITER) | WOKEN):
+                semrelease(self._sema)
         else:
             self._add(-WAITER)
 
