@@ -94,15 +94,6 @@ def current_g() -> G | None:
     return getattr(getcurrent(), "gp", None)
 
 
-def current_m() -> M | None:
-    """The M whose thread calls, or None (sysmon, helpers, foreign threads)."""
-    ident = threading.get_ident()
-    for m in sched.allm:
-        if m.ident == ident:
-            return m
-    return None
-
-
 # ---------------------------------------------------------------------------
 # Run queues. The owner appends and pops; others append (inject) or steal.
 
