@@ -345,7 +345,11 @@ def test_a_script_named_like_a_stdlib_module_does_not_replace_it(tmp_path: Path,
             gort.go(ch.send, json.dumps({"n": threading.active_count() > 0}))
             print(ch.recv())
         """
-    proc = gort_cli(script(tmp_path, source, name), cwd=tmp_path)
+    # Run from another directory: `python -m` itself puts the current directory
+    # first on sys.path, before gort runs (Python 3.13 imports threading later).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = gort_cli(str(tmp_path / script(tmp_path, source, name)), cwd=elsewhere)
     assert (proc.returncode, proc.stdout) == (0, '{"n": true}\n'), proc.stderr
 
 

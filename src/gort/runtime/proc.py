@@ -28,6 +28,8 @@ each append/pop is atomic, and only the owner writes ``runnext``.
 ``m.parked``, *then* re-checks its queues; a remote waker appends to the
 queue, *then* reads ``m.parked``. Whatever the interleaving, either the
 sleeper sees the work or the waker sees the sleeper and posts its note.
+What that assumes of the memory model (the GIL, deque's atomic operations)
+is written down at ``M.parked`` in runtime2.py.
 """
 
 from __future__ import annotations

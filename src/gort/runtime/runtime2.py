@@ -114,9 +114,8 @@ class G:
     """A goroutine (runtime2.go g)."""
 
     # Set before they are read, so not initialised (every store costs on
-    # the spawn path): select's winning sudog, gort.syscall's call.
+    # the spawn path): select's winning sudog.
     param: Any
-    syscall_call: Any
     waitreason: str  # meaningful while status is G_WAITING
 
     __slots__ = (
@@ -131,7 +130,6 @@ class G:
         "param",
         "status",
         "sudog",
-        "syscall_call",
         "waitreason",
     )
 
@@ -203,8 +201,21 @@ class M:
         self.g0: greenlet = None  # the scheduler loop's greenlet, set by mstart
         self.p: P | None = None
         self.park = Note()
-        self.parked = False  # announced before sleeping on park
+        # Written by this M only: True from just before its last look at
+        # the queues until it wakes (stopm). Read by any thread that queues
+        # work for it (inject, wakep), which then posts ``park``. The
+        # handshake is Dekker's: the sleeper stores parked, then loads the
+        # queues; a waker stores into a queue, then loads parked. It needs
+        # those stores to be seen in program order by the other thread:
+        # under the GIL every bytecode is sequentially consistent, and the
+        # queue stores are single deque operations, atomic under the GIL.
+        # A free-threaded build (untested) would rely on deque's internal
+        # lock and on attribute stores not being reordered across it.
+        self.parked = False
         self.thread: threading.Thread | None = None
+        # The thread's id while its scheduler loop runs, else 0. Written by
+        # mstart on this M's thread, reset under sched.lock when it ends;
+        # read without a lock (sysmon, dumps, ready's "am I home" test).
         self.ident = 0
 
 
@@ -234,7 +245,13 @@ class P:
 
     def __init__(self, pid: int) -> None:
         self.id = pid
+        # P_RUNNING or P_DEAD, written under sched.lock by procresize (on
+        # the M that calls gomaxprocs); read without a lock by the owner M
+        # (a stale read only delays retiring by one round) and by wakep.
         self.status = P_IDLE
+        # The M driving this P: set with sched.lock held by newm (startm,
+        # procresize), cleared under sched.lock when a retired P's M ends
+        # (_retire). Read without a lock; never changes while its M runs.
         self.m: M = None  # type: ignore[assignment]  # set right after creation
         self.runq: deque[G] = deque()
         self.runnext: G | None = None  # written only by the owner M
@@ -243,11 +260,18 @@ class P:
         self.switches = 0  # every time a G gives up this P (blocking detector)
         self.sysmontick = -1  # sysmon's last sighting of schedtick ...
         self.sysmonwhen = 0.0  # ... and when it first saw that value
-        self.preempt = False  # sysmon: the time slice is used up; skip runnext once
+        # Set by sysmon (retake) and by _exit_locked (under sched.lock);
+        # cleared by the owner M when it honours it. A lost clear or set
+        # costs one extra or one missed yield, never correctness.
+        self.preempt = False  # the time slice is used up; skip runnext once
         self.preempt_async = False  # sysmon: M0's signal handler may yield the G
         self.gfree: list[GStack] = []  # idle greenlets of finished goroutines
         self.timers: list[Any] = []  # the timer heap (time.py); owner M only
-        self.timers_stale = 0  # entries of stopped timers still in the heap
+        # Stopped timers' entries still in the heap: bumped by whoever stops a
+        # timer (under time._tlock when several Ms run), reset by the owner M
+        # in clean. A heuristic count (when to rebuild), so a race only
+        # moves the rebuild.
+        self.timers_stale = 0
         self.mcache: Any = None  # malloc's per-P cache, made on first use; owner M only
         self.timers_scan = 64  # heap length at which pushes scan it for dead entries
         self.timerwoken: list[G] = []  # Gs the running checktimers readied (owner M only)
@@ -283,10 +307,17 @@ class Sched:
         self.gomaxprocs = 1
         # Channel operations take their general path: more than one M runs
         # goroutines (so they lock), or sysmon marked a P for preemption.
+        # Written by set_multi under sched.lock (mcount changes), set True by
+        # sysmon's preemptone, and set False by preemptcheck on the only M
+        # (no other M exists to race with it then). Read without a lock on
+        # every channel operation.
         self.multi = False
         # The execution tracer is on (trace.py): every hook site tests this.
         self.tracing = False
-        self.exiting = False  # the program is over; every M leaves its loop
+        # The program is over; every M leaves its loop. Set once, under
+        # sched.lock, by _exit_locked (with exit_kind and exit_value); read
+        # without a lock everywhere (a late read only delays noticing).
+        self.exiting = False
         self.exit_kind = ""  # "return", "panic", "deadlock", "exit"
         self.exit_value: Any = None
         self.starttime = 0.0
