@@ -588,3 +588,35 @@ def test_a_goroutine_waiting_in_read_buffer_holds_no_buffer() -> None:
         return waiting, got
 
     assert gort.run(main) == (0, b"data")
+
+
+def test_collections_inside_the_allocator_do_not_deadlock() -> None:
+    # Buffers in reference cycles die when the cyclic collector runs, and it runs on
+    # any allocation of a Python object, also while an mcentral's or the heap's lock is
+    # held: their finalizers must not take those locks (they queue the slot instead).
+    def churn(done: list[bool]) -> None:
+        class Holder:
+            pass
+
+        for i in range(3000):
+            h = Holder()
+            h.me = h  # type: ignore[attr-defined]  # a cycle: freed only by the collector
+            h.buf = gort.alloc((4096, 40 * KiB, 3000)[i % 3])  # type: ignore[attr-defined]
+            keep = [gort.alloc(4096) for _ in range(3)]  # refills: mcentral and heap locks
+            for b in keep:
+                b.free()
+        done.append(True)
+
+    old = gc.get_threshold()
+    gc.set_threshold(1)  # collect at nearly every allocation
+    done: list[bool] = []
+    try:
+        t = threading.Thread(target=churn, args=(done,), daemon=True)
+        t.start()
+        t.join(50)
+    finally:
+        gc.set_threshold(*old)
+    assert done, "the allocator deadlocked in a finalizer"
+    gc.collect()
+    before = gort.mem_stats()
+    assert before.finalizer_frees >= 3000 and not gort.runtime.mfinal.finq

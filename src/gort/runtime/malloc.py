@@ -20,8 +20,8 @@ the stamp it was allocated under, so freeing it twice is caught even after
 the slot has been handed out again, and a freed Buffer has no ``view``
 any more: both are fatal errors, as heap corruption is in Go.
 
-A Buffer that is dropped without ``free()`` is freed by its finalizer and
-counted in ``mem_stats().finalizer_frees``: a leak made visible, not a
+A Buffer that is dropped without ``free()`` is freed through its finalizer
+(queued, see mfinal.py) and counted in ``mem_stats().finalizer_frees``: a leak made visible, not a
 crash. Memoryviews taken from ``view`` (slices, ``bytes(view)`` aside) are
 plain pointers into the arena: like a pointer kept past ``free`` in C,
 they must not be used after it.
@@ -33,13 +33,13 @@ thread the runtime did not start) allocation uses ``mcache0`` under a lock.
 from __future__ import annotations
 
 import ctypes
-import threading
 from types import TracebackType
 from typing import Any, NoReturn
 
 from greenlet import getcurrent
 
 from .mcache import MCache, freemcache, mcache0, mcache0_lock
+from .mfinal import finq, runfinq
 from .mgcscavenge import scavenge_all
 from .mheap import MSpan, mheap_
 from .panic import Fatal
@@ -72,8 +72,6 @@ def _class_table() -> list[int]:
 
 _class_of = _class_table()
 _large_cache = mheap_.large_cache
-_finalizer_lock = threading.Lock()
-finalizer_frees = 0  # _finalizer_lock
 
 
 def _double_free() -> NoReturn:
@@ -146,11 +144,13 @@ class _LiveBuffer(Buffer):
 
     def __del__(self) -> None:
         try:
-            live = self._span.gens[self._slot] == self._gen
+            span = self._span
+            slot = self._slot
+            gen = self._gen
+            if span.gens[slot] == gen:
+                finq.append((span, slot, gen))  # freed by runfinq, where no lock is held
         except Exception:  # half-made, or the interpreter is shutting down
-            return
-        if live:
-            _finalize(self)
+            pass
 
 
 class _FreedBuffer(Buffer):
@@ -170,17 +170,6 @@ class _FreedBuffer(Buffer):
 
 for _cls in (_LiveBuffer, _FreedBuffer):
     _cls.__name__ = _cls.__qualname__ = "Buffer"
-
-
-def _finalize(b: Buffer) -> None:
-    """A Buffer dropped without free(): free it and count it."""
-    global finalizer_frees
-    try:
-        b.free()
-    except Exception:
-        return
-    with _finalizer_lock:
-        finalizer_frees += 1
 
 
 _new = object.__new__
@@ -288,6 +277,7 @@ def endrun() -> None:
     every free page to the OS. The heap itself, and any Buffer the program
     kept, live on: Go's heap lives as long as the process, and so does
     gort's (its arenas are address space, not memory, once released)."""
+    runfinq()
     for pp in sched.allp:
         freemcache(pp)
     scavenge_all()

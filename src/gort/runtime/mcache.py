@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 from .mcentral import MCentral
+from .mfinal import finq, runfinq
 from .mheap import MSpan, mheap_
 from .sizeclasses import NUM_SIZE_CLASSES
 
@@ -53,6 +54,8 @@ class MCache:
 
     def refill(self, sizeclass: int) -> MSpan:
         """Swap the exhausted span of sizeclass for one with a free slot."""
+        if finq:
+            runfinq()  # dropped Buffers first: their slots may be this class's
         old = self.alloc[sizeclass]
         if old is not EMPTY_SPAN:
             central[sizeclass].uncache_span(old)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from time import monotonic, perf_counter
 
 from .mcache import central
+from .mfinal import finq, runfinq
 from .mheap import MHeap, mheap_
 
 RETAIN_EXTRA_PERCENT = 10
@@ -57,6 +58,8 @@ class Scavenger:
 
     def tick(self, now: float) -> float:
         """sysmon's call: maybe release one chunk; when to call again."""
+        if finq:
+            runfinq()  # sysmon holds no allocator lock
         if now < self.next:
             return self.next
         heap = self.heap

@@ -28,7 +28,7 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass, field
 
-from . import malloc
+from . import mfinal
 from .mcache import central
 from .mheap import mheap_
 from .sizeclasses import PAGE_SIZE, class_to_size
@@ -99,6 +99,7 @@ def _count() -> _Counts:
 
 def read_mem_stats() -> MemStats:
     """A snapshot of the allocator's figures (gort.mem_stats)."""
+    mfinal.runfinq()  # Buffers dropped unfreed are counted as freed
     for central_ in central[1:]:
         central_.sweep()  # file spans that racing frees left misfiled, as Go's sweep would
     c = _count()
@@ -127,6 +128,6 @@ def read_mem_stats() -> MemStats:
         heap_released=pages_released * PAGE_SIZE,
         heap_objects=sum(c.live),
         num_gc=sum(s["collections"] for s in gc.get_stats()),
-        finalizer_frees=malloc.finalizer_frees,
+        finalizer_frees=mfinal.finalizer_frees,
         by_size=by_size,
     )
