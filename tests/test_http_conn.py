@@ -409,6 +409,7 @@ def test_handler_exception_is_500_logged_and_closes(caplog: pytest.LogCaptureFix
 def test_handler_exception_after_header_sent_only_closes(caplog: pytest.LogCaptureFixture) -> None:
     def h(w: http.ResponseWriter, r: http.Request) -> None:
         w.write(b"x" * 5000)
+        w.flush()
         raise RuntimeError("late")
 
     with caplog.at_level(logging.ERROR, logger="gort.http"):
@@ -416,6 +417,16 @@ def test_handler_exception_after_header_sent_only_closes(caplog: pytest.LogCaptu
     assert conn.out.startswith(b"HTTP/1.1 200 OK") and b"500" not in conn.out
     assert not conn.out.endswith(b"0\r\n\r\n")  # the chunked body is left unterminated
     assert conn.closed and "late" in caplog.text
+
+
+def test_handler_exception_before_anything_reached_the_wire_is_500() -> None:
+    def h(w: http.ResponseWriter, r: http.Request) -> None:
+        w.write(b"x" * 5000)  # framed as a chunk, still held back
+        raise RuntimeError("late but unsent")
+
+    conn = serve(h, GET)
+    [(code, _, _)] = responses(bytes(conn.out))
+    assert code == 500 and conn.closed
 
 
 def test_abort_handler_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:

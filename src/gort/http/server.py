@@ -36,6 +36,7 @@ log = logging.getLogger("gort.http")
 
 BUFFER_BEFORE_CHUNKING = 2048  # Go's bufferBeforeChunkingSize
 MAX_POST_HANDLER_READ_BYTES = 256 << 10  # Go's maxPostHandlerReadBytes
+PENDING_MAX = 16384  # framed output held back before a write to the connection
 RST_AVOIDANCE_DELAY = 0.5  # Go's rstAvoidanceDelay
 DEFAULT_MAX_HEADER_BYTES = 1 << 20
 
@@ -160,6 +161,8 @@ class ResponseWriter:
         "_hdr",
         "_head",
         "_header",
+        "_on_wire",
+        "_pending",
         "_req",
         "_status",
         "_te",
@@ -174,9 +177,11 @@ class ResponseWriter:
         self._req = req
         self._header: Header | None = None
         self._wrote_header = False
-        self._committed = False  # the header has gone to the connection
+        self._committed = False  # the header has been framed (into _pending or sent)
         self._status = 200
         self._buf = bytearray()
+        self._pending = bytearray()  # framed output not yet written to the connection
+        self._on_wire = False  # some of the response has been written to the connection
         self._written = 0
         self._cl = -1
         self._chunking = False
@@ -238,29 +243,35 @@ class ResponseWriter:
             buf += data
             return n
         buf += data
-        self._send(final=False)
+        self._send(final=False, push=False)
         return n
 
     def flush(self) -> None:
         """Send the header and everything buffered now (Go's Flusher)."""
         if not self._wrote_header:
             self.write_header(200)
-        self._send(final=False)
+        self._send(final=False, push=True)
 
-    def _send(self, final: bool) -> None:
-        """Write out the buffer, preceded by the header if it has not gone yet."""
+    def _send(self, final: bool, push: bool) -> None:
+        """Frame the buffer (preceded by the header if it has not gone yet) into
+        the pending output, and write that out when push or when it is large:
+        like Go's bufio.Writer on the connection, so a response of a few
+        chunks, and its last chunk, go out in one write."""
         buf = self._buf
+        pending = self._pending
         if self._committed:
-            if not buf or self._head:
-                buf.clear()
-                return
-            out = b"%x\r\n%s\r\n" % (len(buf), buf) if self._chunking else bytes(buf)
+            if buf and not self._head:
+                pending += b"%x\r\n%s\r\n" % (len(buf), buf) if self._chunking else buf
         else:
-            out = self._commit(buf, final)
+            pending += self._commit(buf, final)
             if buf and not self._head and body_allowed_for_status(self._status):
-                out += b"%x\r\n%s\r\n" % (len(buf), buf) if self._chunking else buf
+                pending += b"%x\r\n%s\r\n" % (len(buf), buf) if self._chunking else buf
         buf.clear()
-        self._conn.write(out)
+        if pending and (push or len(pending) >= PENDING_MAX):
+            out = bytes(pending)
+            pending.clear()
+            self._on_wire = True
+            self._conn.write(out)
 
     def _commit(self, p: bytearray, final: bool) -> bytes:
         """The status line and header, deciding the framing as Go's
@@ -339,11 +350,12 @@ class ResponseWriter:
         if not self._wrote_header:
             self.write_header(200)
         if not self._committed:
-            self._send(final=True)
+            self._send(final=True, push=True)
         else:
-            self._send(final=False)
             if self._chunking:
-                self._conn.write(b"0\r\n\r\n")
+                self._send(final=False, push=False)
+                self._pending += b"0\r\n\r\n"
+            self._send(final=False, push=True)
         cl = self._cl
         if (
             cl >= 0
@@ -535,7 +547,7 @@ class _Conn:
         body, or ErrAbortHandler), answer 500 (400 for a bad body) if nothing
         was sent yet, and close."""
         if isinstance(e, ProtocolError):
-            if not w._committed:
+            if not w._on_wire:
                 self._reject(e)
             return
         reader = self.reader
@@ -544,7 +556,7 @@ class _Conn:
         )
         if not conn_err and not isinstance(e, ErrAbortHandler):
             log.error("http: panic serving %s: %s", self.remote_addr, e, exc_info=e)
-        if not w._committed and not conn_err:
+        if not w._on_wire and not conn_err:  # what was framed but not sent is dropped
             try:
                 self.rwc.write(_INTERNAL_ERROR)
             except OSError:
