@@ -49,6 +49,7 @@ from time import monotonic
 from typing import Any
 from weakref import ReferenceType, ref
 
+from . import trace as _trace
 from .runtime2 import G_RUNNABLE, G, P, sched
 
 _seqs = itertools.count(1)
@@ -112,6 +113,8 @@ def readytimer(gp: G) -> None:
 
     Called from checktimers, on the heap owner's M.
     """
+    if sched.tracing:
+        _trace.unblock(gp)
     gp.status = G_RUNNABLE
     pp = gp.p
     if sched.multi:
