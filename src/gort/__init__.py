@@ -8,7 +8,7 @@ Go's ``src/runtime``.
 
 from __future__ import annotations
 
-from . import net, synctest, tls
+from . import net, synctest, tls, trace
 from . import signal as signal  # gort.signal: Go's os/signal
 from .context import (
     Canceled,
@@ -39,6 +39,7 @@ from .runtime.proc import newproc as go
 from .runtime.select import default, select
 from .runtime.startup import run
 from .runtime.syscall import syscall
+from .runtime.traceback import stack
 from .sleep import Ticker, Timer, after, after_func, now, sleep
 from .sync import (
     Cond,
@@ -104,10 +105,12 @@ __all__ = [
     "run",
     "select",
     "sleep",
+    "stack",
     "synctest",
     "syscall",
     "tls",
     "todo",
+    "trace",
     "with_cancel",
     "with_cancel_cause",
     "with_deadline",

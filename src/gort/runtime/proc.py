@@ -280,6 +280,7 @@ def schedule(gp: G, pp: P) -> Any:
     slice, or g0's full findrunnable.
     """
     pp.switches += 1
+    gp.waitsince = 0.0  # Go's execute resets it; here parking does (no clock read)
     if sched.tracing:
         _trace.gostop(gp, pp)
     if pp.timers:

@@ -117,6 +117,9 @@ class G:
     # the spawn path): select's winning sudog.
     param: Any
     waitreason: str  # meaningful while status is G_WAITING
+    # When sysmon first saw it waiting (traceback.stamp_waiting), 0.0 until
+    # then; schedule() resets it at every park. For dumps' ", N minutes".
+    waitsince: float
 
     __slots__ = (
         "args",
@@ -131,6 +134,7 @@ class G:
         "status",
         "sudog",
         "waitreason",
+        "waitsince",
     )
 
     def __init__(

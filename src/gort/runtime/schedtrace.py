@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from time import monotonic
 
-from .runtime2 import P_DEAD, P_IDLE, G, P, sched
+from .runtime2 import G_RUNNING, P_DEAD, P_IDLE, G, P, sched
 from .traceback import status_string
 
 
@@ -77,15 +77,19 @@ def detail(now: float | None = None) -> str:
             f"syscalltick={pp.syscalltick} m={mid} runqsize={_runqsize(pp)} "
             f"gfreecnt={len(pp.gfree)} timerslen={len(pp.timers)}"
         )
+    running = {gp.p: gp.goid for gp in list(sched.allgs.values()) if gp.status == G_RUNNING}
     for m in sched.allm:
         pid = m.p.id if m.p is not None else -1
+        curg = running.get(m.p, -1) if m.p is not None else -1
         lines.append(
-            f"  M{m.id}: p={pid} curg=-1 mallocing=0 throwing=0 preemptoff= locks=0 "
+            f"  M{m.id}: p={pid} curg={curg} mallocing=0 throwing=0 preemptoff= locks=0 "
             f"dying=0 spinning=false blocked={str(m.parked).lower()} "
             f"lockedg=-1"
         )
     for goid in sorted(sched.allgs):
         gp: G = sched.allgs[goid]
-        mid = gp.p.m.id if gp.p is not None and gp.p.m is not None else -1
+        # Go's gp.m: the M running it, so only a running G has one.
+        gm = gp.p.m if gp.status == G_RUNNING and gp.p is not None else None
+        mid = gm.id if gm is not None else -1
         lines.append(f"  G{goid}: status={gp.status}({status_string(gp)}) m={mid} lockedm=-1")
     return "\n".join(lines)

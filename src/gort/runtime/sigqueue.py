@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from . import sigquit
 from .proc import exitprogram, getg, newproc, ready_remote, schedule
 from .runtime2 import G_SYSCALL, G, sched
 
@@ -41,6 +42,8 @@ def _interrupt(signum: int) -> None:
 
 # What a signal nobody is notified of does. Called on sysmon's thread.
 DEFAULT_ACTIONS: dict[int, Callable[[int], None]] = {signal.SIGINT: _interrupt}
+if hasattr(signal, "SIGQUIT"):
+    DEFAULT_ACTIONS[signal.SIGQUIT] = sigquit.dump_and_exit  # dump every goroutine, exit 2
 
 # Signals the handler saw and sysmon has not dispatched yet. The handler
 # appends, sysmon pops: single deque operations, atomic under the GIL.

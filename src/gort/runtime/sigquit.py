@@ -6,21 +6,17 @@ status 2: the way to ask a stuck program where it is stuck. GOTRACEBACK=none
 keeps only the first line, as in Go. Go also prints the signalled thread's
 registers (``PC=... m=0 sigcode=0``); a Python program has none to show.
 
-The handler is installed for the length of a run, on the main thread (the
-only one Python delivers signals to), and the previous handler comes back
-when the run ends. The dump is written with the process still running, so a
-goroutine on another M that is running shows ``goroutine running on other
-thread; stack unavailable``, as Go's do.
+This is SIGQUIT's default action in sigqueue's ``DEFAULT_ACTIONS``: it runs
+on sysmon's thread, so a program that notifies a channel of SIGQUIT
+(``gort.signal.notify``) gets the signal instead, as in Go. Goroutines that
+are running at that moment are read from their threads'
+``sys._current_frames()``.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
-from types import FrameType
-from typing import Any
 
 from .runtime2 import sched
 from .traceback import dump_all
@@ -28,7 +24,8 @@ from .traceback import dump_all
 EXIT_STATUS = 2  # Go's exit status after a fatal signal dump
 
 
-def _on_sigquit(signum: int, frame: FrameType | None) -> None:
+def dump_and_exit(signum: int) -> None:
+    """Print ``SIGQUIT: quit`` and every goroutine to stderr, then exit 2."""
     try:
         sys.stdout.flush()
     except Exception:
@@ -41,21 +38,3 @@ def _on_sigquit(signum: int, frame: FrameType | None) -> None:
         sys.stderr.flush()
     finally:
         os._exit(EXIT_STATUS)
-
-
-def install() -> None:
-    """Take SIGQUIT for this run (main thread only); the run's close hooks
-    put the previous handler back. A program that chose its own handler
-    (signal.signal before run) keeps it."""
-    if not hasattr(signal, "SIGQUIT") or threading.current_thread() is not threading.main_thread():
-        return
-    old: Any = signal.getsignal(signal.SIGQUIT)
-    if old not in (signal.SIG_DFL, None):
-        return
-    signal.signal(signal.SIGQUIT, _on_sigquit)
-
-    def restore() -> None:
-        if signal.getsignal(signal.SIGQUIT) is _on_sigquit:
-            signal.signal(signal.SIGQUIT, old)
-
-    sched.close_hooks.append(restore)

@@ -32,7 +32,7 @@ from .mgcscavenge import scavenger
 from .preempt import Preempter
 from .proc import _gbody, ready_remote
 from .runtime2 import FORCE_PREEMPT_NS, G, Note, P, sched
-from .traceback import format_frames, is_runtime_file
+from .traceback import WAITSINCE_PERIOD, format_frames, is_runtime_file, stamp_waiting
 
 SYSMON_MIN_DELAY = 20e-6  # seconds
 SYSMON_MAX_DELAY = 10e-3
@@ -70,13 +70,14 @@ class Sysmon:
         delay = SYSMON_MIN_DELAY
         idle = 0
         nextscav = float("inf")
+        nextstamp = 0.0  # stamping blocked goroutines for dumps' wait time
         while not self.stopping:
             if idle == 0:
                 delay = SYSMON_MIN_DELAY
             elif idle > SYSMON_IDLE_ROUNDS:
                 delay = min(delay * 2, SYSMON_MAX_DELAY)
             if self._all_idle():
-                self._deep_sleep(min(nexttrace, nextscav))
+                self._deep_sleep(min(nexttrace, nextscav, nextstamp))
                 idle = 0
             else:
                 self.note.sleep(delay)
@@ -88,6 +89,8 @@ class Sysmon:
             self.retake(now)
             nextscav = scavenger.tick(now)  # returns free pages to the OS, paced
             self.poll(now)
+            if now >= nextstamp:
+                nextstamp = now + stamp_waiting(now) if sched.allgs else now + WAITSINCE_PERIOD
             # As in Go, only a P retaken from a syscall resets the back-off,
             # not a preemption, and gort's design never retakes a P: sysmon
             # settles at 10 ms a round (it took the GIL every 20 us while a

@@ -17,9 +17,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from time import monotonic
 from types import FrameType, TracebackType
 
-from .runtime2 import G_WAITING, GSTATUS_STRINGS, G, sched
+from greenlet import getcurrent
+
+from .panic import outside
+from .runtime2 import G_SYSCALL, G_WAITING, GSTATUS_STRINGS, G, sched
 
 _GORT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,7 +68,43 @@ def status_string(gp: G) -> str:
 
 
 def header(gp: G, status: str | None = None) -> str:
-    return f"goroutine {gp.goid} [{status or status_string(gp)}]:"
+    """``goroutine N [status]:``, with Go's ``, N minutes`` for a goroutine
+    blocked a minute or more (traceback.go goroutineheader)."""
+    if status is None:
+        status = status_string(gp)
+        minutes = wait_minutes(gp)
+        if minutes >= 1:
+            status += f", {minutes} minutes"
+    return f"goroutine {gp.goid} [{status}]:"
+
+
+WAITSINCE_PERIOD = 10.0  # seconds between sysmon's stamps, at least
+WAITSINCE_MAX_COST = 0.01  # the share of sysmon's time stamping may take
+
+
+def wait_minutes(gp: G) -> int:
+    """Whole minutes gp has been blocked, as far as sysmon's stamps tell."""
+    if gp.status != G_WAITING and gp.status != G_SYSCALL:
+        return 0
+    since = getattr(gp, "waitsince", 0.0)
+    return int((monotonic() - since) // 60) if since else 0
+
+
+def stamp_waiting(now: float) -> float:
+    """Stamp every blocked goroutine not stamped yet with now; returns the
+    seconds until the next stamping is due.
+
+    Go's garbage collector does this (mgcmark.go: ``gp.waitsince =
+    work.tstart``), with a time it has already read; here sysmon does, with
+    the time of its round, so parking never reads a clock. The walk's cost
+    sets the period: at most WAITSINCE_MAX_COST of the time, and at least
+    every WAITSINCE_PERIOD seconds, the precision of the minutes shown.
+    """
+    t0 = monotonic()
+    for gp in list(sched.allgs.values()):
+        if (gp.status == G_WAITING or gp.status == G_SYSCALL) and not getattr(gp, "waitsince", 0.0):
+            gp.waitsince = now
+    return max(WAITSINCE_PERIOD, (monotonic() - t0) / WAITSINCE_MAX_COST)
 
 
 def created_by(gp: G) -> list[str]:
@@ -133,6 +173,23 @@ def format_panic(gp: G, exc: BaseException) -> str:
     lines.extend(format_frames(frames))
     lines.extend(created_by(gp))
     return "\n".join(lines)
+
+
+def stack(all: bool = True) -> str:
+    """gort.stack (runtime.Stack): the calling goroutine's stack first, as
+    ``goroutine N [running]:``, then with ``all`` every other goroutine."""
+    gp: G | None = getattr(getcurrent(), "gp", None)
+    if gp is None:
+        raise outside("gort.stack")
+    lines = [f"goroutine {gp.goid} [running]:"]
+    lines.extend(format_frames(_walk(sys._getframe(1))))
+    lines.extend(created_by(gp))
+    text = "\n".join(lines) + "\n"
+    if all:
+        others = dump_all(skip=gp)
+        if others:
+            text += "\n" + others + "\n"
+    return text
 
 
 def dump_all(skip: G | None = None) -> str:
