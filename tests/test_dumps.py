@@ -4,6 +4,7 @@ long-blocked goroutines, and scheddetail's M and G fields."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,7 +170,8 @@ def test_sigquit_dumps_every_goroutine_and_exits_2(tmp_path: Path, traceback: st
     assert "goroutine 1 [chan receive]:" in err
     assert "goroutine 2 [sleep]:" in err and "prog.sleeper(...)" in err
     assert "goroutine 3 [chan receive]:" in err
-    assert "goroutine 4 [chan receive (nil chan)]:" in err
+    # The announcer may be caught between its print and its park.
+    assert re.search(r"goroutine 4 \[(chan receive \(nil chan\)|running)\]:", err), err
 
 
 def test_sigquit_handler_restored_after_run() -> None:
