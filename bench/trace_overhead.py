@@ -3,7 +3,7 @@
     python bench/trace_overhead.py [--runs 7] [--n 200000]
 
 Three builds of the same checkout, each timed on ping-pong and spawn in a
-fresh interpreter, runs interleaved, medians reported:
+fresh interpreter, runs interleaved, the best run reported (least disturbed by load):
 
 * ``stripped``: src/ with every tracer hook site (``if sched.tracing:`` and
   the call under it) deleted: the runtime as if the tracer did not exist;
