@@ -208,6 +208,20 @@ class Supervisor:
             self.spawn(slot)
 
 
+def _die_with_parent() -> None:
+    """A worker gets SIGTERM (and drains) when its supervisor dies, even by
+    SIGKILL: Linux's PR_SET_PDEATHSIG; elsewhere a worker may outlive it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the supervisor died before the prctl
+        sys.exit(0)
+
+
 def _kill(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
@@ -241,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     app = load_app(opts.app)
     handler = make_handler(app, opts.interface, multiprocess=opts.workers > 0)
     if opts.worker_bind is not None:  # one of the supervisor's workers
+        _die_with_parent()
         opts.bind = opts.worker_bind
         return run_single(handler, opts, reuse_port=True)
     return run_single(handler, opts)
