@@ -16,8 +16,11 @@ def gort_server(port: int) -> None:
 
     def handle(c: gort.net.Conn) -> None:
         with c:
-            while data := c.read(4096):
-                c.write(data)
+            while True:
+                with c.read_buffer(4096) as buf:  # pooled: no bytes object per read
+                    if not len(buf):
+                        return
+                    c.write(buf.view)
 
     def main() -> None:
         ln = gort.net.listen("tcp", f"127.0.0.1:{port}")
