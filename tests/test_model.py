@@ -1,5 +1,8 @@
 """Model-based tests: buffered channels and select against a reference queue model.
 
+(The last test adds goroutines blocked in send, recv and select, and close, against a
+model with FIFO wait queues.)
+
 Random programs of non-blocking channel operations run in one goroutine; after every step
 the channels are compared with a model (a deque per channel, its capacity and a closed
 flag). Operations that could block are only issued when the model says they will not
@@ -280,3 +283,135 @@ def test_model_sanity_fill_drain(procs: int, cap: int) -> None:
     ops: list[Op] = [("send", 0, i) for i in range(cap + 1)]
     ops += [("close", 0), ("recv", 0), ("drain", 0), ("recv2", 0), ("close", 0)]
     assert _execute([cap], ops, procs) == []
+
+
+# --- blocked senders, receivers, select waiters and close ----------------------------------------
+
+
+@dataclass
+class WaitModel:
+    """A channel with its waiters: FIFO queues of (goroutine id, value) senders and of
+    receivers, where a receiver is (goroutine id, this channel's case index or None)."""
+
+    cap: int
+    buf: deque[object] = field(default_factory=deque)
+    closed: bool = False
+    senders: list[tuple[int, object]] = field(default_factory=list)
+    receivers: list[tuple[int, int | None]] = field(default_factory=list)
+
+
+@st.composite
+def blocking_programs(draw: st.DrawFn) -> tuple[list[int], list[Op]]:
+    caps = draw(st.lists(st.integers(0, 2), min_size=2, max_size=3))
+    idx = st.integers(0, len(caps) - 1)
+    op = st.one_of(
+        st.tuples(st.sampled_from(["go_send", "send"]), idx, st.integers(0, 99)),
+        st.tuples(st.sampled_from(["go_recv", "recv", "close"]), idx),
+        st.tuples(st.just("go_select"), idx, idx),
+    )
+    return caps, draw(st.lists(op, max_size=40))
+
+
+def _run_blocking(caps: list[int], ops: list[Op]) -> tuple[dict[int, object], dict[int, object]]:
+    """Run the program; return (what each goroutine got, what the model says it gets)."""
+    model = [WaitModel(c) for c in caps]
+    want: dict[int, object] = {}
+
+    def wake_receiver(m: WaitModel, value: object, ok: bool) -> None:
+        gid, case = m.receivers.pop(0)
+        for other in model:  # a select waiter leaves every queue
+            other.receivers = [r for r in other.receivers if r[0] != gid]
+        want[gid] = (value, ok) if case is None else (case, (value, ok))
+
+    def model_send(m: WaitModel, gid: int, v: object) -> bool:
+        """Apply a send; False when it blocks."""
+        if m.receivers:
+            wake_receiver(m, v, True)
+        elif len(m.buf) < m.cap:
+            m.buf.append(v)
+        else:
+            m.senders.append((gid, v))
+            return False
+        want[gid] = "sent"
+        return True
+
+    def model_recv(m: WaitModel) -> tuple[object, bool] | None:
+        if m.buf:
+            v = m.buf.popleft()
+            if m.senders:
+                sid, sv = m.senders.pop(0)
+                m.buf.append(sv)
+                want[sid] = "sent"
+            return v, True
+        if m.senders:
+            sid, sv = m.senders.pop(0)
+            want[sid] = "sent"
+            return sv, True
+        if m.closed:
+            return None, False
+        return None
+
+    def main() -> dict[int, object]:
+        chans = [gort.chan(c) for c in caps]
+        report = gort.chan(len(ops) + 1)
+
+        def settle() -> None:
+            for _ in range(4):
+                gort.gosched()
+
+        for g, op in enumerate(ops, 1):  # g: the id of a goroutine this step may start
+            kind, i = op[0], op[1]
+            m, ch = model[i], chans[i]
+            if kind == "go_send" and not m.closed:
+                gort.go(lambda g=g, ch=ch, v=op[2]: (ch.send(v), report.send((g, "sent"))))
+                model_send(m, g, op[2])
+            elif kind == "send" and not m.closed and (m.receivers or len(m.buf) < m.cap):
+                ch.send(op[2])
+                model_send(m, 0, op[2])
+            elif kind == "go_recv":
+                gort.go(lambda g=g, ch=ch: report.send((g, ch.recv2())))
+                got = model_recv(m)
+                if got is None:
+                    m.receivers.append((g, None))
+                else:
+                    want[g] = got
+            elif kind == "recv" and (m.buf or m.senders or m.closed):
+                want[-g] = model_recv(m)  # main's own receive, which does not block
+                report.send((-g, ch.recv2()))
+            elif kind == "go_select":
+                j = op[2]
+                if i != j and not any(
+                    model[k].buf or model[k].senders or model[k].closed for k in (i, j)
+                ):
+                    a, b = chans[i], chans[j]
+                    gort.go(lambda g=g, a=a, b=b: report.send((g, gort.select(a.recv2, b.recv2))))
+                    model[i].receivers.append((g, 0))
+                    model[j].receivers.append((g, 1))
+            elif kind == "close" and not m.closed and not m.senders:
+                ch.close()
+                m.closed = True
+                while m.receivers:
+                    wake_receiver(m, None, False)
+            settle()
+            for k, (c, mm) in enumerate(zip(chans, model, strict=True)):
+                assert len(c) == len(mm.buf), f"len(chan {k}) after {op!r}"
+        got: dict[int, object] = {}
+        while len(report):
+            k, v = report.recv()
+            got[k] = v
+        return got  # the goroutines still blocked are unwound by the run's end
+
+    got = gort.run(main, procs=1)
+    return got, want
+
+
+@MODEL_SETTINGS
+@given(program=blocking_programs())
+def test_blocked_waiters_match_fifo_model(program: tuple[list[int], list[Op]]) -> None:
+    """Goroutines blocked in send, recv and select are served first come, first served,
+    close wakes every receiver with (None, False), and no value is lost or duplicated.
+    GOMAXPROCS 1: the program settles after each step, so the model knows who waits."""
+    caps, ops = program
+    got, want = _run_blocking(caps, ops)
+    want.pop(0, None)  # main's own sends
+    assert got == want
