@@ -471,3 +471,17 @@ def test_close_wakes_waiters_on_every_p(spread: Spread) -> None:
     assert gort.run(main, procs=spread.procs) == sorted(
         [repr((None, False))] * 3 + [repr((0, (None, False)))] * 3
     )
+
+
+def test_channels_work_outside_a_run_after_a_run_with_two_ms() -> None:
+    # The last run's state (exiting, several Ms) stays in sched until the next run:
+    # a channel used outside any run must not take it for the end of a program.
+    def main() -> None:
+        gort.go(lambda: None)
+
+    gort.run(main, procs=2)
+    ch = gort.chan(2)
+    ch.send("outside")
+    gort.select((ch.send, "again"), gort.default)
+    assert [ch.recv(), ch.recv()] == ["outside", "again"]
+    ch.close()

@@ -395,16 +395,19 @@ def preemptcheck() -> None:
     the single-M fast path pays nothing until there is a mark to honour.
     """
     gp: G | None = getattr(getcurrent(), "gp", None)
-    if sched.exiting:
-        if gp is None:
+    if gp is None:
+        # Not a goroutine: a thread gort did not start, or any thread once the
+        # run is over (sched keeps the last run's exiting/multi until the
+        # next run): nothing to yield, and multi is left to the Ms.
+        if sched.exiting and sched.running:
             raise GreenletExit
+        return
+    if sched.exiting:
         exitg(gp)  # the program is over (the mark stays: see exitprogram)
         gp.p.m.g0.switch()  # abandoned: never resumed
         raise GreenletExit
     if sched.mcount == 1:
         sched.multi = False  # one M: the mark was the only reason to be here
-    if gp is None:
-        return
     pp: P = gp.p
     if pp.preempt and sched.seed is None:  # a seeded run is never preempted by the clock
         pp.preempt = False
