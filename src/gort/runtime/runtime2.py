@@ -241,6 +241,7 @@ class P:
         "syscalltick",
         "sysmontick",
         "sysmonwhen",
+        "timerlast",
         "timers",
         "timers_scan",
         "timers_stale",
@@ -279,6 +280,7 @@ class P:
         self.mcache: Any = None  # malloc's per-P cache, made on first use; owner M only
         self.timers_scan = 64  # heap length at which pushes scan it for dead entries
         self.timerwoken: list[G] = []  # Gs the running checktimers readied (owner M only)
+        self.timerlast: G | None = None  # the last G checktimers put at runq's head
 
 
 def _no_waiters() -> bool:

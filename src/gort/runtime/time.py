@@ -101,11 +101,31 @@ def checktimers(pp: P) -> None:
         f(arg, seq)
     woken = pp.timerwoken
     if woken:
-        woken.reverse()
-        pp.runq.extendleft(woken)
-        woken.clear()
+        _put_woken(pp, woken)
     if pp.timers_stale > CLEAN_MIN and pp.timers_stale * 4 > len(h):
         clean(pp)
+
+
+def _put_woken(pp: P, woken: list[G]) -> None:
+    """Queue the Gs this checktimers woke at the head of pp's queue, but after
+    those an earlier checktimers put there that have not run yet: deadline
+    order holds across batches too."""
+    q = pp.runq
+    pos = 0
+    last = pp.timerlast
+    if last is not None and q:
+        try:
+            pos = q.index(last, 0, 256) + 1
+        except ValueError:
+            pos = 0  # it ran already
+    if pos == 0:
+        q.extendleft(reversed(woken))
+    else:
+        for gp in woken:
+            q.insert(pos, gp)
+            pos += 1
+    pp.timerlast = woken[-1]
+    woken.clear()
 
 
 def readytimer(gp: G) -> None:
