@@ -1,4 +1,4 @@
-"""``python -m gort [--procs N] [--schedtrace MS] script.py [args...]``.
+"""``python -m gort [--procs N] [--schedtrace MS] [--patch] script.py [args...]``.
 
 Like ``go run``: the script is loaded as a module named after its file (so
 its own ``if __name__ == "__main__"`` block does not run), ``sys.argv`` is
@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="write an execution trace (Go's format; .json: Chrome trace-event JSON)",
+    )
+    p.add_argument(
+        "--patch",
+        action="store_true",
+        help="gort.monkey.patch_all() before the script imports anything",
     )
     p.add_argument("script", nargs="?", help="the script whose main() to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
@@ -115,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     if sys.path and os.path.realpath(sys.path[0] or os.curdir) == os.path.realpath(os.curdir):
         _add_script_dir(sys.path.pop(0))  # python -m's current directory, likewise
     _add_script_dir(os.path.dirname(os.path.abspath(opts.script)))
+    if opts.patch:
+        from . import monkey
+
+        monkey.patch_all()
     module = _load(opts.script)
     entry: Callable[[], Any] | None = getattr(module, "main", None)
     if not callable(entry):
