@@ -130,6 +130,8 @@ class socket(_socket_mod.socket):
         # Made by a goroutine: the run's end closes it if the program did not
         # (no descriptor a run opened outlives it); made outside: only detached.
         self._gort_owned = in_goroutine()
+        if self._gort_owned:
+            self._gort_attach()  # registered now, so the run's end sees it
 
     # -- mode switching ----------------------------------------------------
 
@@ -447,7 +449,9 @@ def _first_importer(module: str) -> str:
     target = sys.modules.get(module)
     if target is None:
         return "nowhere"
-    names = {id(v) for v in vars(target).values()} | {id(target)}
+    own = (module, "_" + module)
+    names = {id(v) for v in vars(target).values() if getattr(v, "__module__", None) in own}
+    names.add(id(target))
     holders = [
         (name, mod)
         for name, mod in list(sys.modules.items())
