@@ -311,6 +311,28 @@ def test_late_patch_warns_and_old_sockets_keep_working(tmp_path: Path) -> None:
     assert ok(run_script(tmp_path, src)).strip() == "OK"
 
 
+def test_gort_net_works_under_patch(tmp_path: Path) -> None:
+    """gort.net makes its sockets with socket.socket: patched, they still
+    register once with the poller and serve."""
+    src = """
+    import gort
+
+    def main():
+        ln = gort.net.listen("tcp", "127.0.0.1:0")
+        def serve():
+            c = ln.accept()
+            c.write(c.read(100).upper())
+            c.close()
+        gort.go(serve)
+        c = gort.net.dial("tcp", str(ln.addr))
+        c.write(b"hi")
+        assert c.read(100) == b"HI"
+        c.close(); ln.close()
+        print("OK")
+    """
+    assert ok(run_script(tmp_path, src, cli=("--patch",))).strip() == "OK"
+
+
 def test_no_patch_without_flag(tmp_path: Path) -> None:
     src = """
     import socket, gort.monkey

@@ -230,7 +230,14 @@ class socket(_socket_mod.socket):
     def settimeout(self, value: float | None) -> None:
         super().settimeout(value)  # validates, and keeps the C socket in step
         self._gort_timeout = super().gettimeout()
-        if self._gort_pd is not None and self._gort_timeout != 0.0:
+        if self._gort_pd is None:
+            return
+        if self._gort_timeout == 0.0:
+            # A non-blocking socket runs the original calls and needs no
+            # registration; its owner may register it itself (gort.net's FD
+            # makes its sockets with socket.socket, patched or not).
+            self._gort_detach()
+        else:
             super().settimeout(0.0)
 
     def gettimeout(self) -> float | None:
