@@ -1,49 +1,16 @@
-"""Running unmodified blocking libraries on goroutines (gevent's monkey
-patching, on gort's poller).
-
-``patch_all()`` replaces the standard library's blocking entry points with
-versions that park the calling goroutine instead of blocking its M:
-
-* ``socket.socket`` becomes a subclass whose blocking calls retry the
-  non-blocking syscall and, on EAGAIN, park in ``IO wait`` on the run's
-  poller (the same poll descriptors gort.net uses: never a second I/O
-  loop). A socket timeout becomes a poller deadline for the call; it
-  expires as the standard library's ``TimeoutError("timed out")``.
-* name resolution (``getaddrinfo``, ``gethostbyname``...) runs on a
-  syscall helper M, as gort.net's resolver does.
-* ``time.sleep`` is ``gort.sleep``; ``select.select`` first polls, then
-  waits on a syscall helper M.
-
-Invariant: outside a running gort goroutine (before or after ``gort.run``,
-on a plain thread) every patched object behaves exactly as the original:
-the socket is put back into the blocking mode its timeout says and the
-original call runs. Inside a goroutine the descriptor is kept
-non-blocking and registered with the run's poller; the mode is switched
-only when a socket crosses between the two worlds.
-
-Sockets made before patching stay instances of the original class and keep
-working (unpatched: they block the M they run on); ``patch_all`` warns when
-it finds any, naming where the module was first imported.
-"""
+"""The patched socket module: ``socket.socket`` on the run's poller, the
+resolver on syscall helpers."""
 
 from __future__ import annotations
 
 import errno
-import functools
-import gc
 import os
-import select as _select_mod
 import socket as _socket_mod
-import sys
-import time as _time_mod
-import warnings
 from collections.abc import Callable
 from time import monotonic
-from typing import Any, SupportsIndex, TypeVar
+from typing import Any
 
-from greenlet import getcurrent
-
-from .runtime.netpoll import (
+from ..runtime.netpoll import (
     POLL_ERR_TIMEOUT,
     READ,
     WRITE,
@@ -56,52 +23,12 @@ from .runtime.netpoll import (
     poll_set_deadline,
     poll_wait,
 )
-from .runtime.runtime2 import sched
-from .runtime.syscall import syscall
-from .sleep import sleep as _gort_sleep
-
-__all__ = [
-    "MonkeyWarning",
-    "is_patched",
-    "offload",
-    "patch_all",
-    "patch_select",
-    "patch_socket",
-    "patch_time",
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
+from ..runtime.runtime2 import sched
+from ..runtime.syscall import syscall
+from ._core import _live_instances, _originals, _warn_late, in_goroutine, offload
 
 _orig_socket = _socket_mod.socket
-_originals: dict[str, dict[str, Any]] = {}  # patched module name -> its replaced attributes
 _CONNECT_PENDING = (errno.EINPROGRESS, errno.EALREADY, errno.EINTR)
-
-
-class MonkeyWarning(RuntimeWarning):
-    """Patching came too late for something already made or imported."""
-
-
-def in_goroutine() -> bool:
-    """True on a goroutine of a running program (where parking is possible)."""
-    return getattr(getcurrent(), "gp", None) is not None and sched.running and not sched.exiting
-
-
-def offload(fn: F) -> F:
-    """Run a known-blocking function (a C call that holds the thread) on a
-    syscall helper M when called from a goroutine; directly elsewhere.
-    Usable as a decorator or as ``offload(lib.call)(args)``."""
-
-    @functools.wraps(fn)
-    def offloaded(*args: Any, **kwargs: Any) -> Any:
-        if in_goroutine():
-            return syscall(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
-
-    return offloaded  # type: ignore[return-value]
-
-
-# ---------------------------------------------------------------------------
-# socket
 
 
 def _closed_error() -> OSError:
@@ -377,113 +304,3 @@ def patch_socket() -> bool:
     _socket_mod.socket = socket  # type: ignore[misc]
     _originals["socket"] = saved
     return True
-
-
-# ---------------------------------------------------------------------------
-# time, select
-
-
-def _sleep(secs: float | SupportsIndex) -> None:
-    if in_goroutine():
-        d = float(secs) if isinstance(secs, float) else float(secs.__index__())
-        if d < 0:
-            raise ValueError("sleep length must be non-negative")
-        _gort_sleep(d)
-    else:
-        _originals["time"]["sleep"](secs)
-
-
-def patch_time() -> bool:
-    """time.sleep parks the goroutine (gort.sleep) instead of the M."""
-    if "time" in _originals:
-        return False
-    _originals["time"] = {"sleep": _time_mod.sleep}
-    _time_mod.sleep = _sleep
-    return True
-
-
-def _select(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> Any:
-    orig = _originals["select"]["select"]
-    if not in_goroutine() or timeout == 0:
-        return orig(rlist, wlist, xlist, timeout)
-    ready = orig(rlist, wlist, xlist, 0)
-    if any(ready):
-        return ready
-    return syscall(orig, rlist, wlist, xlist, timeout)
-
-
-def patch_select() -> bool:
-    """select.select waits without holding the goroutine's M."""
-    if "select" in _originals:
-        return False
-    _originals["select"] = {"select": _select_mod.select}
-    _select_mod.select = _select
-    return True
-
-
-# ---------------------------------------------------------------------------
-# patch_all, is_patched, import-order detection
-
-
-_PATCHERS: dict[str, Callable[[], bool]] = {
-    "socket": patch_socket,
-    "time": patch_time,
-    "select": patch_select,
-}
-
-
-def patch_all() -> None:
-    """Patch every module gort knows how to patch. Patching twice is a no-op."""
-    for patch in _PATCHERS.values():
-        patch()
-
-
-def is_patched(name: str) -> bool:
-    """Whether the standard library module ``name`` is patched."""
-    if not isinstance(name, str):
-        raise TypeError(f"is_patched: module name must be str, not {type(name).__name__}")
-    return name in _originals
-
-
-def _live_instances(cls: type) -> int:
-    return sum(1 for o in gc.get_objects() if type(o) is cls)
-
-
-def _first_importer(module: str) -> str:
-    """Where ``module`` was first imported from, as far as sys.modules
-    (insertion-ordered) tells: the earliest other loaded module that holds
-    it or one of its names, gort's own modules aside."""
-    target = sys.modules.get(module)
-    if target is None:
-        return "nowhere"
-    own = (module, "_" + module)
-    names = {id(v) for v in vars(target).values() if getattr(v, "__module__", None) in own}
-    names.add(id(target))
-    holders = [
-        (name, mod)
-        for name, mod in list(sys.modules.items())
-        if name != module
-        and not name.startswith(("gort", "_"))
-        and mod is not None
-        and any(id(v) in names for v in list(vars(mod).values()))
-    ]
-    # The program's own modules first: the standard library's own imports
-    # (gort imports ssl, say) are not what the user can reorder.
-    holders.sort(key=lambda h: h[0].partition(".")[0] in sys.stdlib_module_names)
-    if not holders:
-        return "an unknown module"
-    name, mod = holders[0]
-    return f"{name} ({getattr(mod, '__file__', None) or 'built-in'})"
-
-
-def _warn_late(module: str, count: Callable[[], int]) -> None:
-    n = count()
-    if n:
-        warnings.warn(
-            f"gort.monkey: patching {module} after it was imported and used: {n} {module} "
-            f"object(s) made before patching stay unpatched and block their M; "
-            f"{module} was first imported by {_first_importer(module)}. "
-            f"Run with `python -m gort --patch` or patch before importing it.",
-            MonkeyWarning,
-            stacklevel=4,
-        )

@@ -1,0 +1,69 @@
+"""Running unmodified blocking libraries on goroutines (gevent's monkey
+patching, on gort's poller).
+
+``patch_all()`` replaces the standard library's blocking entry points with
+versions that park the calling goroutine instead of blocking its M:
+
+* ``socket.socket`` becomes a subclass whose blocking calls retry the
+  non-blocking syscall and, on EAGAIN, park in ``IO wait`` on the run's
+  poller (the same poll descriptors gort.net uses: never a second I/O
+  loop). A socket timeout becomes a poller deadline for the call; it
+  expires as the standard library's ``TimeoutError("timed out")``.
+* name resolution (``getaddrinfo``, ``gethostbyname``...) runs on a
+  syscall helper M, as gort.net's resolver does.
+* ``time.sleep`` is ``gort.sleep``; ``select.select`` first polls, then
+  waits on a syscall helper M.
+
+Invariant: outside a running gort goroutine (before or after ``gort.run``,
+on a plain thread) every patched object behaves exactly as the original:
+the socket is put back into the blocking mode its timeout says and the
+original call runs. Inside a goroutine the descriptor is kept
+non-blocking and registered with the run's poller; the mode is switched
+only when a socket crosses between the two worlds.
+
+Sockets made before patching stay instances of the original class and keep
+working (unpatched: they block the M they run on); ``patch_all`` warns when
+it finds any, naming where the module was first imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._core import MonkeyWarning, _originals, in_goroutine, offload
+from ._select import patch_select
+from ._socket import patch_socket, socket
+from ._time import patch_time
+
+__all__ = [
+    "MonkeyWarning",
+    "in_goroutine",
+    "is_patched",
+    "offload",
+    "patch_all",
+    "patch_select",
+    "patch_socket",
+    "patch_time",
+    "socket",
+]
+
+# Every patcher, in the order patch_all applies them. Each returns False
+# when its module was already patched (patching twice is a no-op).
+_PATCHERS: dict[str, Callable[[], bool]] = {
+    "socket": patch_socket,
+    "time": patch_time,
+    "select": patch_select,
+}
+
+
+def patch_all() -> None:
+    """Patch every module gort knows how to patch. Patching twice is a no-op."""
+    for patch in _PATCHERS.values():
+        patch()
+
+
+def is_patched(name: str) -> bool:
+    """Whether the standard library module ``name`` is patched."""
+    if not isinstance(name, str):
+        raise TypeError(f"is_patched: module name must be str, not {type(name).__name__}")
+    return name in _originals
