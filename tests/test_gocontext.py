@@ -329,6 +329,17 @@ def test_a_custom_parent_is_watched(procs: int) -> None:
     gort.run(main, procs=procs)
 
 
+def test_a_custom_context_must_implement_the_interface() -> None:
+    """Go's compiler rejects a type missing a Context method; here making one fails."""
+
+    class Partial(gort.Context):
+        def done(self) -> gort.Chan:
+            return gort.nilchan
+
+    with pytest.raises(TypeError, match="abstract method"):
+        Partial()  # type: ignore[abstract]
+
+
 def test_nil_parent_panics() -> None:
     with pytest.raises(gort.Panic, match="cannot create context from nil parent"):
         gort.with_cancel(None)  # type: ignore[arg-type]

@@ -18,7 +18,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from serverproc import free_port, wait_port  # noqa: E402
+
 PY = sys.executable
 SERVER_CORES = "0"
 WRK_CORES = "1"
@@ -41,25 +43,6 @@ def _env() -> dict[str, str]:
     for k in ("GOMAXPROCS", "GODEBUG"):
         env.pop(k, None)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start listening")
 
 
 def _go_binary(tmp: Path) -> list[str] | None:
@@ -139,14 +122,14 @@ def wrk(port: int, path: str, conns: int, duration: float, cores: str) -> float:
 def measure(
     name: str, argv: list[str], runs: list[tuple[str, int]], duration: float, cores: str
 ) -> dict[tuple[str, int], float | str]:
-    port = _free_port()
+    port = free_port()
     cmd = ["taskset", "-c", cores, *[a.replace("{port}", str(port)) for a in argv]]
     proc = subprocess.Popen(
         cmd, cwd=HERE, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     out: dict[tuple[str, int], float | str] = {}
     try:
-        _wait_port(port, proc)
+        wait_port(port, proc)
         time.sleep(0.5)  # let every worker of a multi-process server come up
         wrk(port, runs[0][0], 50, 1, WRK_CORES)  # warm-up
         for path, conns in runs:

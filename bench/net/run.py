@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from serverproc import free_port, wait_port  # noqa: E402
+
 SERVER_CORE = "1"
 LOADGEN_CORE = "0"
 PY_SYSTEMS = ["gort", "gevent", "asyncio", "uvloop", "uvloop_proto", "trio"]
@@ -36,25 +38,6 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("GOMAXPROCS", "GODEBUG")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start listening")
 
 
 def _build(tmp: Path, name: str) -> Path:
@@ -84,7 +67,7 @@ def _start(system: str, port: int, goserver: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    _wait_port(port, proc)
+    wait_port(port, proc)
     return proc
 
 
@@ -114,7 +97,7 @@ def throughput(
     system: str, conns: int, duration: float, loadgen: Path, goserver: Path
 ) -> tuple[float, float]:
     """(round trips/s, server CPU microseconds per round trip)."""
-    port = _free_port()
+    port = free_port()
     proc = _start(system, port, goserver)
     try:
         cpu0 = _cpu_s(proc.pid)
@@ -146,7 +129,7 @@ def throughput(
 
 def idle_memory(system: str, n: int, loadgen: Path, goserver: Path) -> float:
     """Server RSS growth per idle connection, in bytes."""
-    port = _free_port()
+    port = free_port()
     proc = _start(system, port, goserver)
     try:
         warm = subprocess.run(

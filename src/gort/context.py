@@ -36,6 +36,7 @@ keeps nothing alive.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
@@ -115,7 +116,7 @@ _closedchan.close()  # the done channel of a context cancelled before done() was
 _cancel_ctx_key = object()  # value() of this key finds the nearest cancelCtx (Go's cancelCtxKey)
 
 
-class Context:
+class Context(ABC):
     """Go's context.Context interface; subclass it for a custom context.
 
     ``deadline()`` is the point in time (``gort.now()`` clock) when the
@@ -127,17 +128,17 @@ class Context:
 
     __slots__ = ()
 
-    def deadline(self) -> float | None:
-        raise NotImplementedError
+    @abstractmethod
+    def deadline(self) -> float | None: ...
 
-    def done(self) -> Chan:
-        raise NotImplementedError
+    @abstractmethod
+    def done(self) -> Chan: ...
 
-    def err(self) -> ContextError | None:
-        raise NotImplementedError
+    @abstractmethod
+    def err(self) -> ContextError | None: ...
 
-    def value(self, key: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def value(self, key: Any) -> Any: ...
 
 
 class _EmptyCtx(Context):
