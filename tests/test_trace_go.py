@@ -14,9 +14,15 @@ on a machine without Go.
 from __future__ import annotations
 
 import gzip
+import json
+import os
+import re
+import select
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -176,3 +182,78 @@ def test_go_sees_user_tasks_and_regions(traces: dict[str, Path]) -> None:
     assert "name=grind" in text and "name=wait for grinder" in text
     assert "UserLog" in text and "category=beans" in text and "message=18 grams" in text
     assert "UserTaskEnd" in text
+
+
+def _serve_ui(path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`go tool trace -http` on path: the server and its base URL."""
+    assert GO is not None
+    env = {**gort_env(), "BROWSER": "true"}  # no browser to open; `true URL` succeeds
+    proc = subprocess.Popen(
+        [GO, "tool", "trace", "-http=127.0.0.1:0", str(path)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    said = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+        chunk = os.read(fd, 4096) if ready else b""
+        said += chunk
+        found = re.search(rb"http://127\.0\.0\.1:\d+", said)
+        if found:
+            return proc, found.group(0).decode()
+        if not chunk:
+            break
+    proc.kill()
+    proc.wait(timeout=30)
+    raise AssertionError(f"go tool trace -http did not start listening: {said.decode()}")
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        assert resp.status == 200, url
+        return resp.read().decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_go_web_ui_opens(traces: dict[str, Path], name: str) -> None:
+    """The viewer's start-up splits the trace into timeline slices, which
+    needs every GoStart paired with its end (the parser alone does not)."""
+    proc, base = _serve_ui(traces[name])
+    try:
+        assert "/goroutine?id=" in _get(base + "/goroutines")
+        assert json.loads(_get(base + "/jsontrace"))["traceEvents"]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_go_web_ui_serves_every_view(traces: dict[str, Path]) -> None:
+    """What a user clicks in `go tool trace`'s web UI: the goroutine analysis
+    grouped by gort function, one group's table, the user tasks and regions,
+    the blocking and scheduler-latency profiles, and the timeline's JSON."""
+    proc, base = _serve_ui(traces["annotations"])
+    try:
+        groups = _get(base + "/goroutines")
+        gid = re.search(r'href="(/goroutine\?id=\d+)">[^<]*grinder', groups)
+        assert gid is not None, groups
+        table = _get(base + gid.group(1))
+        assert "Execution Time" in table and "Sync Block Time" in table
+        assert "make coffee" in _get(base + "/usertasks")
+        regions = _get(base + "/userregions")
+        assert "grind" in regions and "wait for grinder" in regions
+        for profile in ("io", "block", "syscall", "sched"):
+            _get(f"{base}/{profile}?raw=1")  # Go builds each profile, or answers 500
+        timeline = json.loads(_get(base + "/jsontrace"))
+        names = {e.get("name", "") for e in timeline["traceEvents"]}
+        assert any("grinder" in n for n in names), sorted(names)[:20]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()

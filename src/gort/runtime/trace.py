@@ -772,6 +772,12 @@ def merge(t: Tracer) -> list[tuple[int, Event]]:
             seq, _ = gstate.get(best_tr[0], (0, 0))
             gstate[best_tr[0]] = (seq if best_tr[3] < 0 else best_tr[3], best_tr[4])
         out.append((batches[best][0], ev))
+    # Go's StopTrace deschedules the goroutines still running (the caller
+    # with GoSched, the others by stopping the world). Without that end the
+    # parser leaves their last GoStart unlinked, and `go tool trace`'s
+    # viewer dereferences the missing link while splitting the trace.
+    end = max([t.end_ticks or 0] + [ev[0] for _, ev in out[-1:]])
+    out += [(batches[i][0], (end, EV_GO_SCHED, 0)) for i, g in enumerate(curgs) if g]
     return _monotonic(out)
 
 
