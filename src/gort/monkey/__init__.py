@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._core import MonkeyWarning, _originals, in_goroutine, offload
+from ._psycopg import patch_psycopg
 from ._select import patch_select
 from ._socket import patch_socket, socket
 from ._time import patch_time
@@ -41,6 +42,7 @@ __all__ = [
     "is_patched",
     "offload",
     "patch_all",
+    "patch_psycopg",
     "patch_select",
     "patch_socket",
     "patch_time",
@@ -53,6 +55,7 @@ _PATCHERS: dict[str, Callable[[], bool]] = {
     "socket": patch_socket,
     "time": patch_time,
     "select": patch_select,
+    "psycopg": patch_psycopg,
 }
 
 
