@@ -31,9 +31,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._core import MonkeyWarning, _originals, in_goroutine, offload
+from ._futures import patch_futures
 from ._psycopg import patch_psycopg
+from ._queue import patch_queue
 from ._select import patch_select
 from ._socket import patch_socket, socket
+from ._threading import patch_thread
 from ._time import patch_time
 
 __all__ = [
@@ -42,9 +45,12 @@ __all__ = [
     "is_patched",
     "offload",
     "patch_all",
+    "patch_futures",
     "patch_psycopg",
+    "patch_queue",
     "patch_select",
     "patch_socket",
+    "patch_thread",
     "patch_time",
     "socket",
 ]
@@ -56,6 +62,9 @@ _PATCHERS: dict[str, Callable[[], bool]] = {
     "time": patch_time,
     "select": patch_select,
     "psycopg": patch_psycopg,
+    "threading": patch_thread,
+    "queue": patch_queue,
+    "concurrent.futures": patch_futures,
 }
 
 

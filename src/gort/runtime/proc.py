@@ -1047,6 +1047,8 @@ def checkdead() -> None:
         return
     if sched.signals is not None and sched.signals.watching():
         return  # a notified signal can still wake a goroutine (Go: signal_recv's M)
+    if any(f() for f in sched.may_wake):
+        return
     if sched.allgs:
         msg = "all goroutines are asleep - deadlock!"
     else:

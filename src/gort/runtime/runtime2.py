@@ -364,6 +364,10 @@ class Sched:
         self.poller: Any = None
         self.pollm: M | None = None  # the M blocked in the poller (Go: lastpoll == 0)
         self.lastpoll = 0.0  # when the poller was last polled (sysmon polls after 10 ms)
+        # checkdead asks each whether something outside the Ms (a plain OS
+        # thread holding a lock a goroutine waits for: gort.monkey) may still
+        # wake a goroutine. Called with sched.lock held: must not block.
+        self.may_wake: list[Callable[[], bool]] = []
         self.stop_hooks: list[Callable[[], None]] = []  # stop sysmon, helpers...
         self.close_hooks: list[Callable[[], None]] = []  # release descriptors, handlers
 
