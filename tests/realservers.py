@@ -78,6 +78,33 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _spawn(
+    args: list[str],
+    port: int,
+    d: str,
+    ready: Callable[[], bool],
+    what: str,
+    info: dict[str, Any] | None = None,
+) -> Server:
+    """Start args (cwd d) as the server on port; return once ready() holds."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=d)
+    srv = Server(port, d, proc, info=info or {})
+    try:
+        wait_ready(ready, proc, what)
+    except BaseException:
+        srv.stop()
+        raise
+    return srv
+
+
+def _listening(port: int) -> Callable[[], bool]:
+    def connects() -> bool:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+
+    return connects
+
+
 # -- redis ---------------------------------------------------------------------
 
 
@@ -96,14 +123,7 @@ def start_redis() -> Server:
     port = free_port()
     args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", ""]
     args += ["--appendonly", "no", "--daemonize", "no", "--maxclients", "4096"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    srv = Server(port, d, proc)
-    try:
-        wait_ready(lambda: _redis_pings(port), proc, "redis-server")
-    except BaseException:
-        srv.stop()
-        raise
-    return srv
+    return _spawn(args, port, d, lambda: _redis_pings(port), "redis-server")
 
 
 # -- PostgreSQL ----------------------------------------------------------------
@@ -164,14 +184,8 @@ def start_postgres(max_connections: int = 300) -> Server:
     args = [*prefix, f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", d]
     args += ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
     args += ["-c", f"max_connections={max_connections}", "-c", "shared_buffers=16MB"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=d)
-    srv = Server(port, d, proc, info={"dsn": f"host=127.0.0.1 port={port} user=postgres"})
-    try:
-        wait_ready(lambda: _pg_accepts(port), proc, "postgres")
-    except BaseException:
-        srv.stop()
-        raise
-    return srv
+    info = {"dsn": f"host=127.0.0.1 port={port} user=postgres"}
+    return _spawn(args, port, d, lambda: _pg_accepts(port), "postgres", info)
 
 
 # -- HTTP ----------------------------------------------------------------------
@@ -222,19 +236,9 @@ def start_http(delay: float) -> Server:
     port = free_port()
     d = tempfile.mkdtemp(prefix="gort-http-")
     args = [sys.executable, "-c", _HTTP_SERVER, str(port), str(delay)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    srv = Server(port, d, proc, info={"url": f"http://127.0.0.1:{port}"})
-
-    def listening() -> bool:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-
-    try:
-        wait_ready(listening, proc, "http server")
-    except BaseException:
-        srv.stop()
-        raise
-    return srv
+    return _spawn(
+        args, port, d, _listening(port), "http server", {"url": f"http://127.0.0.1:{port}"}
+    )
 
 
 # -- SMTP ----------------------------------------------------------------------
@@ -277,3 +281,30 @@ def smtp_session(conn: Any, inbox: list[tuple[str, list[str], bytes]]) -> None:
     finally:
         f.close()
         conn.close()
+
+
+_SMTP_SERVER = """
+import socketserver, sys
+sys.path.insert(0, sys.argv[2])
+from realservers import smtp_session
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        smtp_session(self.request, [])
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def start_smtp() -> Server:
+    """smtp_session on a thread per connection, in a plain interpreter."""
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="gort-smtp-")
+    here = os.path.dirname(os.path.abspath(__file__))
+    args = [sys.executable, "-c", _SMTP_SERVER, str(port), here]
+    return _spawn(args, port, d, _listening(port), "smtp server")
