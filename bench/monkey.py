@@ -37,9 +37,9 @@ FanOut = Callable[[int, Callable[[int], None]], None]
 WORKLOADS = {
     "requests": ("GET", "200 goroutines x 10 GETs, a requests.Session each (keep-alive)"),
     "redis": ("command", "500 x 100 commands (SET, GET, a 38-command MULTI pipeline, LRANGE)"),
-    "psycopg": ("query", "50 x (connect, SELECT pg_sleep(0.2), 20 x SELECT %s)"),
+    "psycopg": ("query", "50 x (connect, SELECT pg_sleep(0.2), 100 x SELECT %s)"),
     "subprocess": ("process", "100 x subprocess.run(sh -c 'sleep 0.05; echo i')"),
-    "smtplib": ("mail", "50 clients x 10 mails, one SMTP connection each"),
+    "smtplib": ("mail", "50 clients x 40 mails, one SMTP connection each"),
 }
 
 
@@ -96,14 +96,14 @@ def w_psycopg(fan_out: FanOut, env: dict[str, str]) -> int:
     def one(i: int) -> None:
         with psycopg.connect(env["DSN"]) as conn:
             conn.execute("SELECT pg_sleep(0.2)")
-            for j in range(20):
+            for j in range(100):
                 row = conn.execute("SELECT %s::int", (i * 100 + j,)).fetchone()
                 assert row is not None
                 got.append(row[0])
 
     fan_out(50, one)
-    assert sorted(got) == [i * 100 + j for i in range(50) for j in range(20)]
-    return 50 * 21
+    assert sorted(got) == [i * 100 + j for i in range(50) for j in range(100)]
+    return 50 * 101
 
 
 def w_subprocess(fan_out: FanOut, env: dict[str, str]) -> int:
@@ -128,14 +128,14 @@ def w_smtplib(fan_out: FanOut, env: dict[str, str]) -> int:
 
     def one(i: int) -> None:
         with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
-            for j in range(10):
+            for j in range(40):
                 msg = f"Subject: {i}.{j}\r\n\r\nbody {i}.{j}\r\n"
                 assert s.sendmail(f"a{i}@example.com", [f"b{i}@example.com"], msg) == {}
                 sent.append(j)
 
     fan_out(50, one)
-    assert len(sent) == 500
-    return 500
+    assert len(sent) == 2000
+    return 2000
 
 
 PROGRAMS: dict[str, Callable[[FanOut, dict[str, str]], int]] = {

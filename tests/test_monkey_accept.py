@@ -14,11 +14,14 @@ in ``gort.monkey._PATCHERS``; then they run and must pass.
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,7 @@ import pytest
 import realservers
 from gort.monkey import _PATCHERS
 from gortproc import SRC, gort_env
+from httpproc import ServerProc
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -559,7 +563,7 @@ def test_socketserver_threading_tcp_server_on_goroutines(tmp_path: Path, procs: 
 
 
 @procs_1_2
-@needs("threading", "queue")
+@needs("threading", "queue", "concurrent.futures")
 def test_thread_pool_executor_map(tmp_path: Path, procs: int) -> None:
     """ThreadPoolExecutor(20).map over 100 items that each sleep 0.1 s:
     results in input order, 20 at a time (about 0.5 s, far under 10 s);
@@ -580,3 +584,39 @@ def test_thread_pool_executor_map(tmp_path: Path, procs: int) -> None:
         assert 0.5 <= elapsed < 100 * 0.1 / 4, elapsed
     """
     run_prog(tmp_path, body, procs, {})
+
+
+# -- python -m gort.http --patch ---------------------------------------------------
+
+
+def _get(port: int) -> bytes:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("GET", "/")
+        r = c.getresponse()
+        assert r.status == 200
+        return r.read()
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("patch", [True, False], ids=["patch", "nopatch"])
+def test_gort_http_patch_flag(patch: bool) -> None:
+    """`python -m gort.http --patch` patches before importing the app: 20
+    requests to an app that calls time.sleep(0.3) overlap on one P (far
+    under the 6 s they take in turn) and the app sees socket patched;
+    without the flag nothing is patched."""
+    flags = ("--patch",) if patch else ()
+    s = ServerProc("--bind", "127.0.0.1:0", "--procs", "1", *flags, "monkey_http_app:app")
+    try:
+        if not patch:
+            assert _get(s.port) == b"False"
+            return
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(20) as ex:
+            bodies = list(ex.map(lambda _: _get(s.port), range(20)))
+        elapsed = time.monotonic() - t0
+        assert bodies == [b"True"] * 20
+        assert elapsed < 20 * 0.3 / 3, elapsed
+    finally:
+        assert s.stop() == 0

@@ -1,5 +1,9 @@
-"""``python -m gort.http [--bind H:P] [--workers N] module:app``: serve a WSGI
-application or a gort handler.
+"""``python -m gort.http [--bind H:P] [--workers N] [--patch] module:app``: serve
+a WSGI application or a gort handler.
+
+--patch runs ``gort.monkey.patch_all()`` before the app is imported, so the
+blocking libraries it calls (requests, redis, psycopg...) park its goroutine
+instead of holding the M.
 
 Without --workers the app is served by this process (one gort runtime).
 With --workers N this process becomes a supervisor (no runtime of its own)
@@ -247,11 +251,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--read-header-timeout", type=float, default=None)
     ap.add_argument("--idle-timeout", type=float, default=None)
     ap.add_argument("--shutdown-timeout", type=float, default=30.0)
+    ap.add_argument(
+        "--patch",
+        action="store_true",
+        help="gort.monkey.patch_all() before the app is imported (blocking libraries park)",
+    )
     ap.add_argument("--worker-bind", default=None, help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
     if opts.workers > 0 and opts.worker_bind is None:
         args = sys.argv[1:] if argv is None else argv
         return Supervisor(opts.workers, [sys.executable, "-m", "gort.http", *args], opts.bind).run()
+    if opts.patch:  # in the process that serves (a supervisor forwards the flag)
+        from .. import monkey
+
+        monkey.patch_all()
     app = load_app(opts.app)
     handler = make_handler(app, opts.interface, multiprocess=opts.workers > 0)
     if opts.worker_bind is not None:  # one of the supervisor's workers
