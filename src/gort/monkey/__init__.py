@@ -11,8 +11,9 @@ versions that park the calling goroutine instead of blocking its M:
   expires as the standard library's ``TimeoutError("timed out")``.
 * name resolution (``getaddrinfo``, ``gethostbyname``...) runs on a
   syscall helper M, as gort.net's resolver does.
-* ``time.sleep`` is ``gort.sleep``; ``select.select`` first polls, then
-  waits on a syscall helper M.
+* ``time.sleep`` is ``gort.sleep``; ``select.select``, ``select.poll`` and
+  ``select.epoll`` objects and the ``selectors`` classes park on the run's
+  poller (a multi-descriptor park: netpoll's ``poll_wait_any``).
 
 Invariant: outside a running gort goroutine (before or after ``gort.run``,
 on a plain thread) every patched object behaves exactly as the original:
@@ -34,7 +35,7 @@ from ._core import MonkeyWarning, _originals, in_goroutine, offload
 from ._futures import patch_futures
 from ._psycopg import patch_psycopg
 from ._queue import patch_queue
-from ._select import patch_select
+from ._select import patch_select, patch_selectors
 from ._socket import patch_socket, socket
 from ._threading import patch_thread
 from ._time import patch_time
@@ -49,6 +50,7 @@ __all__ = [
     "patch_psycopg",
     "patch_queue",
     "patch_select",
+    "patch_selectors",
     "patch_socket",
     "patch_thread",
     "patch_time",
@@ -61,6 +63,7 @@ _PATCHERS: dict[str, Callable[[], bool]] = {
     "socket": patch_socket,
     "time": patch_time,
     "select": patch_select,
+    "selectors": patch_selectors,
     "psycopg": patch_psycopg,
     "threading": patch_thread,
     "queue": patch_queue,

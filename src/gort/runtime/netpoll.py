@@ -36,6 +36,13 @@ them. A side's deadline ``d`` is 0 (none), a ``monotonic()`` time, or -1
 counts deadline changes so that a timer which fires after its deadline was
 moved does nothing.
 
+``poll_wait_any`` parks one goroutine on several descriptors at once (what
+gort.monkey's select, poll, epoll and selectors wait with; Go has no such
+call, its runtime never selects over descriptors). The goroutine is queued
+on each side as an ``_AnyWait``, taken once by the first event, close or
+its own deadline timer; descriptors nobody registered are registered for
+the call only.
+
 The scheduler calls the poller where Go does (proc.py findrunnable, stopm;
 sysmon.py) through the hooks on ``sched``, installed when the first
 descriptor of a run is opened; ``Poller.close`` (a close hook of the run)
@@ -45,8 +52,9 @@ closes every descriptor still open and the backend's own.
 from __future__ import annotations
 
 import os
+import select as _select_mod
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from time import monotonic
 from typing import Any, Protocol
 
@@ -112,7 +120,7 @@ class PollSide:
 
     def __init__(self) -> None:
         self.g: Any = None  # None | PD_READY | G
-        self.q: list[G] | None = None  # more goroutines parked behind g
+        self.q: list[Any] | None = None  # more waiters (G | _AnyWait) parked behind g
         self.d = 0.0  # deadline: 0 none, -1 expired, else monotonic()
         self.seq = 0  # bumped when d changes: a stale timer does nothing
         self.t: _DeadlineTimer | None = None
@@ -120,13 +128,22 @@ class PollSide:
 
 
 class PollDesc:
-    """One descriptor's wait slots and deadlines (netpoll.go pollDesc)."""
+    """One descriptor's wait slots and deadlines (netpoll.go pollDesc).
 
-    __slots__ = ("closing", "fd", "on_close", "r", "w")
+    ``temp`` marks a registration made only for the duration of
+    ``poll_wait_any`` calls (a descriptor nobody owns: a pipe handed to
+    select.select); ``borrowed`` counts those calls. An owner's poll_open
+    adopts such a registration; the last borrower unregisters one that is
+    still temporary. Both under Poller.lock.
+    """
+
+    __slots__ = ("borrowed", "closing", "fd", "on_close", "r", "temp", "w")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.closing = False  # Poller.lock
+        self.temp = False
+        self.borrowed = 0
         self.r = PollSide()
         self.w = PollSide()
         # Releases the descriptor at the run's end if its owner never did.
@@ -222,6 +239,10 @@ def poll_open(fd: int) -> PollDesc:
     with p.lock:
         if p.closed:
             raise outside("gort.net")
+        old = p.fds.get(fd)
+        if old is not None and old.temp and not old.closing:
+            old.temp = False  # borrowed by poll_wait_any: now it has an owner
+            return old
         p.backend.open(fd)
         p.fds[fd] = pd
     return pd
@@ -307,12 +328,21 @@ def poll_wait(pd: PollDesc, mode: int, call: str) -> int:
 def _withdraw(p: Poller, side: PollSide, gp: G) -> None:
     """gp's park was left by an exception: take it out of side's slots."""
     with p.lock:
-        if side.g is gp:
-            side.g = None
+        if _remove(side, gp):
             p.nwait -= 1
-        elif side.q is not None and gp in side.q:
-            side.q.remove(gp)
-            p.nwait -= 1
+
+
+def _remove(side: PollSide, w: Any) -> bool:
+    """Take waiter w out of side (Poller.lock held); the first queued
+    waiter moves up into the slot, which _unblock reads first."""
+    if side.g is w:
+        q = side.q
+        side.g = q.pop(0) if q else None
+        return True
+    if side.q is not None and w in side.q:
+        side.q.remove(w)
+        return True
+    return False
 
 
 def _unblock(p: Poller, side: PollSide, ioready: bool, gs: list[G]) -> None:
@@ -329,13 +359,22 @@ def _unblock(p: Poller, side: PollSide, ioready: bool, gs: list[G]) -> None:
     if g is PD_READY:
         return
     side.g = None
-    gs.append(g)
-    p.nwait -= 1
     more = side.q
-    if more:
-        side.q = None
-        gs.extend(more)
-        p.nwait -= len(more)
+    if more is None and g.__class__ is not _AnyWait:
+        gs.append(g)  # the common case: one goroutine
+        p.nwait -= 1
+        return
+    side.q = None
+    n = len(gs)
+    for w in (g, *more) if more else (g,):
+        if w.__class__ is _AnyWait:
+            w = w.take()
+            if w is None:
+                continue  # woken by another descriptor: withdrawing itself
+        gs.append(w)
+        p.nwait -= 1
+    if ioready and len(gs) == n:
+        side.g = PD_READY
 
 
 def _ready_all(gs: list[G]) -> None:
@@ -344,6 +383,182 @@ def _ready_all(gs: list[G]) -> None:
     (ready lost its next=False when timers got their own readytimer.)"""
     for gp in gs:
         ready_remote(gp)
+
+
+# ---------------------------------------------------------------------------
+# Waiting on several descriptors at once (select.select, poll and epoll
+# objects, selectors: what gort.monkey parks on).
+
+
+class _AnyWait(TimerState):
+    """A goroutine parked on several pollDesc sides at once, and its deadline.
+
+    It sits in each side's slot or queue in place of a G. The first event,
+    close or its own timer ``take``s it (``done``, under Poller.lock), so
+    one goroutine is readied once; the other sides skip it until the
+    goroutine, running again, withdraws from all of them.
+    """
+
+    __slots__ = ("done", "g", "poller", "timedout")
+    _weak = False  # the heap holds it: nothing else must for the timeout to fire
+
+    def __init__(self, g: G, poller: Poller) -> None:
+        super().__init__()
+        self.g = g
+        self.poller = poller
+        self.done = False
+        self.timedout = False
+
+    def take(self) -> G | None:
+        """The goroutine to ready, or None if already woken (Poller.lock)."""
+        if self.done:
+            return None
+        self.done = True
+        return self.g
+
+    def _fire(self, now: float) -> None:
+        p = self.poller
+        with p.lock:
+            g = self.take()
+            if g is None:
+                return
+            self.timedout = True
+            p.nwait -= 1
+        ready_remote(g)
+
+
+_LEVEL = (_select_mod.POLLIN, _select_mod.POLLOUT)  # by mode
+
+
+def _level_ready(fds: dict[int, int]) -> bool:
+    """Whether any fd is ready now for its modes (bit 1 << mode), asked of
+    the kernel without waiting: poll(2) reports errors, hang-ups and closed
+    descriptors as ready too, so the caller's own call sees them."""
+    po = _new_level_poll()
+    for fd, modes in fds.items():
+        po.register(fd, (modes & 1 and _LEVEL[0]) | (modes & 2 and _LEVEL[1]))
+    return bool(po.poll(0))
+
+
+_new_level_poll = _select_mod.poll  # bound at import: gort.monkey patches select.poll
+
+
+def poll_wait_any(pairs: Iterable[tuple[int, int]], deadline: float | None, call: str) -> bool:
+    """Park the calling goroutine until one of the (fd, mode) pairs may be
+    ready, or until deadline (a monotonic() time; None: no deadline).
+
+    Returns False when the deadline passed, True when the caller should
+    look again (like a woken single waiter, it may find nothing ready).
+    Descriptors already registered (a gort.net conn, a patched socket) are
+    waited on through their owner's pollDesc; others are registered for the
+    duration of the call (``PollDesc.temp``). Readiness is checked with the
+    kernel under Poller.lock after every slot is taken: an event the
+    backend reports later wakes this goroutine, and one reported earlier
+    shows in the check, so no edge is lost whatever the owner consumed.
+    A pdReady found on a side is left for its owner when the check sees the
+    descriptor ready, and dropped as stale otherwise.
+
+    Raises OSError when the poller refuses a descriptor (EPERM for a
+    regular file), having registered nothing; leaves nothing behind when
+    the park is left by an exception.
+    """
+    gp = getg(call)
+    p = netpollinit()
+    fds: dict[int, int] = {}
+    for fd, mode in pairs:
+        fds[fd] = fds.get(fd, 0) | (1 << mode)
+    if deadline is not None and deadline <= monotonic():
+        return False
+    w = _AnyWait(gp, p)
+    pds: list[PollDesc] = []
+    sides: list[PollSide] = []
+    with p.lock:
+        if p.closed:
+            raise outside(call)
+        try:
+            if not _enqueue_any(p, w, fds, pds, sides):
+                _release(p, w, pds, sides)
+                return True
+        except BaseException:
+            _release(p, w, pds, sides)
+            raise
+        p.nwait += 1
+        gp.status = G_WAITING
+        gp.waitreason = WAIT_IO
+    try:
+        if deadline is not None:
+            w._arm(gp.p, deadline - monotonic())
+        schedule(gp, gp.p)
+    finally:
+        if deadline is not None:
+            w.stop()
+        with p.lock:
+            if not w.done:  # left by an exception: never taken
+                w.done = True
+                p.nwait -= 1
+            _release(p, w, pds, sides)
+    return not w.timedout
+
+
+def _enqueue_any(
+    p: Poller, w: _AnyWait, fds: dict[int, int], pds: list[PollDesc], sides: list[PollSide]
+) -> bool:
+    """Put w on every side of fds (Poller.lock held), borrowing registrations
+    into pds; False, with w queued nowhere yet, when something is ready now."""
+    for fd in fds:
+        pd = _borrow(p, fd)
+        pds.append(pd)
+        if pd.closing:
+            return False  # its owner is closing it: the caller's call will tell
+    if _level_ready(fds):
+        return False
+    be = p.backend
+    for pd in pds:
+        modes = fds[pd.fd]
+        for mode in (READ, WRITE):
+            if not modes & (1 << mode):
+                continue
+            side = pd.side(mode)
+            if side.g is PD_READY:
+                side.g = None  # stale: the check above saw nothing ready
+            if side.g is None:
+                side.g = w
+            elif side.q is None:
+                side.q = [w]
+            else:
+                side.q.append(w)
+            sides.append(side)
+            if be.needs_arm:
+                be.arm(pd.fd, mode)
+    return True
+
+
+def _borrow(p: Poller, fd: int) -> PollDesc:
+    """fd's pollDesc, registered temporarily when nobody owns it (lock held)."""
+    pd = p.fds.get(fd)
+    if pd is None:
+        pd = PollDesc(fd)
+        p.backend.open(fd)  # OSError: EPERM for a regular file, EBADF
+        pd.temp = True
+        p.fds[fd] = pd
+    pd.borrowed += 1
+    return pd
+
+
+def _release(p: Poller, w: _AnyWait, pds: list[PollDesc], sides: list[PollSide]) -> None:
+    """Withdraw w from sides and give back the registrations (lock held)."""
+    for side in sides:
+        _remove(side, w)
+    for pd in pds:
+        pd.borrowed -= 1
+        if pd.temp and not pd.borrowed and p.fds.get(pd.fd) is pd:
+            del p.fds[pd.fd]
+            try:
+                p.backend.close(pd.fd)
+            except OSError:
+                pass  # closed under us: the kernel dropped it already
+    pds.clear()
+    sides.clear()
 
 
 def netpoll_any_waiters() -> bool:

@@ -22,13 +22,31 @@ from .runtime2 import sched
 _BITS = (selectors.EVENT_READ, selectors.EVENT_WRITE)  # by mode: netpoll.READ, WRITE
 
 
+class _Selector(selectors.DefaultSelector):
+    """The platform's selector with what it waits with bound now: gort.monkey
+    later points the selectors classes at versions that park goroutines,
+    which the poller itself must never use (gort.monkey imports this module
+    before patching)."""
+
+
+def _bind_now() -> None:
+    for attr in ("_selector_cls", "_select"):
+        for klass in selectors.DefaultSelector.__mro__:
+            if attr in vars(klass):
+                setattr(_Selector, attr, vars(klass)[attr])
+                break
+
+
+_bind_now()
+
+
 class SelectorsBackend:
     rmask = selectors.EVENT_READ
     wmask = selectors.EVENT_WRITE
     needs_arm = True
 
     def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
+        self.sel = _Selector()
         r, w = os.pipe()
         os.set_blocking(r, False)
         os.set_blocking(w, False)
