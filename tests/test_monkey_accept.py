@@ -542,6 +542,10 @@ def test_socketserver_threading_tcp_server_on_goroutines(tmp_path: Path, procs: 
             self.wfile.write(line.upper())
 
     def main():
+        # 50 connects at once: socketserver's default backlog of 5 would drop
+        # SYNs (retried after 1 s by the kernel) whenever the clients run
+        # before the acceptor, as they do when it parks on the poller.
+        socketserver.ThreadingTCPServer.request_queue_size = 64
         srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Upper)
         srv.daemon_threads = False
         port = srv.server_address[1]
