@@ -135,19 +135,34 @@ def test_use_after_free_is_fatal() -> None:
         pass
 
 
-def test_a_stale_handle_is_caught_by_the_generation_stamp() -> None:
-    # The slot is handed out again; the old handle's stamp no longer matches.
+def test_a_stale_reference_stays_freed_when_its_slot_is_reused() -> None:
+    # The slot is handed out again, but not the object that the old owner still holds.
     b = gort.alloc(64)
     span, slot = b._span, b._slot
     b.free()
     c = gort.alloc(64)
-    assert (c._span, c._slot) == (span, slot)
-    stale = Buffer.__new__(type(c))
-    stale._span, stale._slot, stale._gen, stale.view = span, slot, b._gen, c.view
+    assert (c._span, c._slot) == (span, slot) and c is not b
+    c.view[:] = b"c" * 64
     with pytest.raises(gort.Fatal, match=r"^runtime: double free$"):
-        stale.free()
-    assert bytes(c.view[:1]) is not None  # c is untouched and still usable
+        b.free()
+    with pytest.raises(gort.Fatal, match="freed buffer"):
+        b.view  # noqa: B018
+    assert bytes(c.view) == b"c" * 64  # c is untouched and still usable
     c.free()
+
+
+def test_a_buffer_nobody_holds_is_handed_out_again() -> None:
+    # A slot's Buffer object is reused once nothing but the allocator references it.
+    def main() -> int:
+        ids = set()
+        for _ in range(100):
+            b = gort.alloc(4 * KiB)
+            ids.add(id(b))
+            b.free()
+            del b
+        return len(ids)
+
+    assert gort.run(main) <= 4  # the slots of one span at most, not one object per call
 
 
 @pytest.mark.parametrize(
@@ -360,6 +375,7 @@ class AllocMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.live: dict[int, tuple[Buffer, int, int]] = {}  # id -> (buffer, n, fill byte)
+        self.stale: list[Buffer] = []  # freed, still referenced: never handed out again
         self.tag = 0
         self.base = gort.mem_stats()
 
@@ -367,6 +383,7 @@ class AllocMachine(RuleBasedStateMachine):
     def alloc(self, n: int) -> int:
         b = gort.alloc(n)
         assert len(b) == n
+        assert id(b) not in self.live  # a recycled object is never one still live
         self.tag = self.tag % 255 + 1
         b.view[:] = bytes([self.tag]) * n
         self.live[id(b)] = (b, n, self.tag)
@@ -377,6 +394,18 @@ class AllocMachine(RuleBasedStateMachine):
         b, n, tag = self.live.pop(key)
         assert bytes(b.view) == bytes([tag]) * n  # nobody else wrote into it
         b.free()
+        self.stale.append(b)
+        if len(self.stale) > 5:
+            del self.stale[0]  # unreferenced now: its object may be handed out again
+
+    @rule(data=st.data())
+    def stale_references_stay_freed(self, data: st.DataObject) -> None:
+        if self.stale:
+            b = data.draw(st.sampled_from(self.stale))
+            with pytest.raises(gort.Fatal, match=r"^runtime: double free$"):
+                b.free()
+            with pytest.raises(gort.Fatal, match="freed buffer"):
+                b.view  # noqa: B018
 
     @invariant()
     def no_two_live_buffers_overlap(self) -> None:

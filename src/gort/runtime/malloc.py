@@ -2,7 +2,7 @@
 
 Allocating a small buffer (at most 32 KiB) climbs Go's hierarchy of caches:
 
-1. round the size up to its size class and pop a free slot from the span
+1. round the size up to its size class and take a free slot of the span
    that this P's mcache holds for the class: no lock;
 2. if that span is full, swap it for a span with free slots from the
    class's mcentral (one lock per span, not per buffer);
@@ -11,28 +11,53 @@ Allocating a small buffer (at most 32 KiB) climbs Go's hierarchy of caches:
 
 A large buffer (over 32 KiB) is a span of its own, straight from the heap.
 
-A ``Buffer`` is the handle: ``view`` is a memoryview of the buffer's bytes
-in the arena, not zeroed unless ``zero=True`` (a read overwrites them
-anyway). ``free()`` returns the slot: lock-free while some mcache holds the
-span (one atomic ``list.append``), through the mcentral's lock otherwise.
-Each slot has a generation stamp that every free moves on; a Buffer keeps
-the stamp it was allocated under, so freeing it twice is caught even after
-the slot has been handed out again, and a freed Buffer has no ``view``
-any more: both are fatal errors, as heap corruption is in Go.
+**A Buffer object per slot.** Go's slots are fixed places in a span; so
+are gort's Buffer objects: a slot's Buffer (its ``view`` over the slot's
+bytes, not zeroed unless ``zero=True``) is made on the slot's first
+allocation, and every later allocation of the slot hands out the same
+object again. Freeing changes the object's class to ``_FreedBuffer``,
+whose every use (``view``, ``len``, ``with``, a second ``free``) is a fatal
+error, and queues it on its span (``span.free``); allocating pops it and
+changes its class back. The fast path is one function call, one
+``popleft``, three checks and the class change; ``free`` is the class
+change, a count and an ``append``: no object is made, no view sliced.
+
+**A stale reference never sees its Buffer come back to life.** An object
+that is handed out again must not be reachable from code that kept it
+after freeing it, or that code's second free (or use) would hit the new
+owner's buffer. So allocation hands out a queued Buffer only if the queue
+held the last reference to it (``sys.getrefcount``); a Buffer that
+something still references stays freed for good, and the slot gets a new
+Buffer object instead (which is what a generation stamp per handle did,
+paid for only when a reference is actually kept). The queues are FIFO, so
+that the variable that held a Buffer usually lets go of it before it comes
+round again.
+
+**Which mcache.** Finding the current P (``getcurrent().gp.p.mcache``)
+would cost as much as the rest of the fast path, so the fast path pops
+from ``_fast``: the mcache lists of P0 while the program has one P, and of
+``mcache0`` outside a run. With more Ps ``_fast`` is None and each
+allocation finds its P's mcache (``_alloc_slow``). Another thread that
+allocates through ``_fast`` meanwhile (a helper M in a syscall, a thread
+of the program's own) only pops: that is atomic, and only the owner
+refills (see mcache.py).
 
 A Buffer that is dropped without ``free()`` is freed through its finalizer
-(queued, see mfinal.py) and counted in ``mem_stats().finalizer_frees``: a leak made visible, not a
-crash. Memoryviews taken from ``view`` (slices, ``bytes(view)`` aside) are
-plain pointers into the arena: like a pointer kept past ``free`` in C,
-they must not be used after it.
+(queued, see mfinal.py) and counted in ``mem_stats().finalizer_frees``: a
+leak made visible, not a crash. Memoryviews taken from ``view`` (slices,
+``bytes(view)`` aside) are plain pointers into the arena: like a pointer
+kept past ``free`` in C, they must not be used after it.
 
-Outside a running program (no P: before or after ``gort.run``, or on a
-thread the runtime did not start) allocation uses ``mcache0`` under a lock.
+Counting: ``span.nfree += 1`` is three bytecodes that CPython 3.11 does not
+interleave with another thread (it switches threads only at calls and
+backward jumps); mem_stats derives mallocs from it (see mstats.py).
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
+from collections import deque
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -57,10 +82,10 @@ from .sizeclasses import (
 
 
 def _class_table() -> list[int]:
-    """Size class of every size rounded up to 8 bytes: one index on the hot path."""
+    """The size class of every size 0..32 KiB: one index on the fast path."""
     table = []
-    for i in range(MAX_SMALL_SIZE // SMALL_SIZE_DIV + 1):
-        size = max(i * SMALL_SIZE_DIV, 1)  # alloc(0) takes the smallest class
+    for n in range(MAX_SMALL_SIZE + 1):
+        size = max(n, 1)  # alloc(0) takes the smallest class
         if size <= SMALL_SIZE_MAX - 8:
             table.append(size_to_class8[(size + SMALL_SIZE_DIV - 1) // SMALL_SIZE_DIV])
         else:
@@ -72,6 +97,7 @@ def _class_table() -> list[int]:
 
 _class_of = _class_table()
 _large_cache = mheap_.large_cache
+_getrefcount = sys.getrefcount
 
 
 def _double_free() -> NoReturn:
@@ -87,23 +113,24 @@ class Buffer:
 
     A live buffer is a ``_LiveBuffer``; ``free()`` turns it into a
     ``_FreedBuffer`` (same slots, a class assignment), whose every use is a
-    fatal error and which needs no finalizer: so the finalizer of a freed
-    buffer costs nothing when it is dropped.
+    fatal error and which has no finalizer.
     """
 
-    __slots__ = ("_gen", "_slot", "_span", "view")
+    __slots__ = ("_alt", "_full", "_len", "_slot", "_span", "view")
 
-    view: memoryview
+    view: memoryview  # _full, or _full[:_len] when fewer bytes were asked for
+    _full: memoryview  # the slot's bytes (elemsize)
+    _len: int
     _span: MSpan
     _slot: int
-    _gen: int
+    _alt: Buffer | None  # another (freed) object of the same slot, see _unreferenced
 
     def free(self) -> None:
         """Return the buffer to the allocator. It cannot be used afterwards."""
         raise NotImplementedError
 
     def __len__(self) -> int:
-        return len(self.view)
+        return self._len
 
     def __buffer__(self, flags: int) -> memoryview:  # PEP 688 (Python 3.12+)
         return self.view
@@ -119,36 +146,32 @@ class Buffer:
     ) -> None:
         self.free()
 
+    def _shorten(self, n: int) -> None:
+        """Keep only the first n bytes (a read that got fewer)."""
+        self.view = self.view[:n]
+        self._len = n
+
     def __repr__(self) -> str:
-        return f"<gort.Buffer {len(self.view)} bytes, size class {self._span.sizeclass}>"
+        return f"<gort.Buffer {self._len} bytes, size class {self._span.sizeclass}>"
 
 
 class _LiveBuffer(Buffer):
     __slots__ = ()
 
     def free(self, *_exc: object) -> None:
-        span = self._span
-        slot = self._slot
-        gens = span.gens
-        gen = self._gen
-        if gens[slot] != gen:
-            _double_free()  # a stale handle: the slot was freed since
-        gens[slot] = gen + 1
         self.__class__ = _FreedBuffer  # type: ignore[assignment]
+        span = self._span
+        span.nfree += 1
         if span.mcache is not None:
-            span.freelist.append(slot)  # the holder's next alloc may take it
+            span.free.append(self)  # the holder's next alloc may take it
         else:
-            span.central.free_uncached(span, slot)
+            span.central.free_uncached(span, self)
 
     __exit__ = free  # one call fewer at the end of a with block (the hot path of reads)
 
     def __del__(self) -> None:
         try:
-            span = self._span
-            slot = self._slot
-            gen = self._gen
-            if span.gens[slot] == gen:
-                finq.append((span, slot, gen))  # freed by runfinq, where no lock is held
+            finq.append((self._span, self._slot, self._full))  # freed by runfinq
         except Exception:  # half-made, or the interpreter is shutting down
             pass
 
@@ -175,49 +198,114 @@ for _cls in (_LiveBuffer, _FreedBuffer):
 _new = object.__new__
 
 
-def alloc(n: int, zero: bool = False) -> Buffer:
-    """A Buffer of n bytes (gort.alloc). Not zeroed unless zero is true."""
-    try:
-        if n > MAX_SMALL_SIZE:
-            return _alloc_large(n, zero)
-        mc: MCache = getcurrent().gp.p.mcache
-        sc = _class_of[(n + 7) >> 3]
-        span = mc.alloc[sc]
-    except (AttributeError, IndexError, TypeError):
-        return _alloc_slow(n, zero)  # no P or no mcache yet, or a bad n
-    try:
-        slot = span.freelist.pop()
-    except IndexError:
-        span = mc.refill(sc)
-        slot = span.freelist.pop()
-    view = span.views[slot]
-    if view is None or n != span.elemsize or zero:
-        b = _buffer(span, slot, n, zero)  # the general case of what follows
-    else:
-        b = _new(_LiveBuffer)
-        b.view = view
-        b._span = span
-        b._slot = slot
-        b._gen = span.gens[slot]
+def newbuffer(span: MSpan, slot: int, full: memoryview) -> Buffer:
+    """A new (freed) Buffer object for a slot whose bytes are full."""
+    b = _new(_FreedBuffer)
+    b._span = span
+    b._slot = slot
+    b._full = full
+    _set_view(b, full)  # the slot under _FreedBuffer's property
+    b._len = len(full)
+    b._alt = None
     return b
 
 
-def _buffer(span: MSpan, slot: int, n: int, zero: bool) -> Buffer:
-    view = span.views[slot]
-    if view is None:
-        view = span.makeview(slot)
-    if n != span.elemsize:
-        if n < 0:
-            span.freelist.append(slot)
-            raise ValueError(f"gort.alloc: negative size {n}")
-        view = view[:n]
-    b = _new(_LiveBuffer)
-    b.view = view
-    b._span = span
-    b._slot = slot
-    b._gen = span.gens[slot]
+_set_view = Buffer.__dict__["view"].__set__
+
+
+def _rc_calibrate() -> tuple[int, int, int, int]:
+    """sys.getrefcount of a Buffer that only the allocator references, in the
+    places it is checked: popped into a local of the checking function,
+    passed straight to it, held by a caller's local too, and an alternate
+    (referenced by its slot's other object) in a local."""
+
+    def passed(b: object) -> int:
+        return _getrefcount(b)
+
+    def alternate(h: Any) -> int:
+        a = h._alt
+        return _getrefcount(a)
+
+    class Holder:
+        _alt: object = None
+
+    h = Holder()
+    h._alt = object()
+    q: deque[object] = deque([object(), object()])
+    b = q.popleft()
+    local = _getrefcount(b)
+    return local, passed(q.popleft()), passed(b), alternate(h)
+
+
+_RC_LOCAL, _RC_PASSED, _RC_CALLER, _RC_ALT = _rc_calibrate()
+
+_fast: list[deque[Buffer]] | None = mcache0.lists  # see the module's docstring
+
+
+def alloc(n: int, zero: bool = False) -> Buffer:
+    """A Buffer of n bytes (gort.alloc). Not zeroed unless zero is true."""
+    try:
+        b = _fast[_class_of[n]].popleft()  # type: ignore[index]
+    except (IndexError, TypeError):  # none queued, no _fast, large, or a bad n
+        return _alloc_slow(n, zero)
+    if _getrefcount(b) != _RC_LOCAL:  # kept by someone: take the slot's alternate
+        a = b._alt
+        if a is None or _getrefcount(a) != _RC_ALT:
+            return _retake(b, n, zero)
+        b._alt = None
+        a._alt = b
+        b = a
+    if n != b._len or zero:
+        return _retake(b, n, zero)
+    b.__class__ = _LiveBuffer
+    return b
+
+
+def _retake(b: Buffer, n: int, zero: bool) -> Buffer:
+    """The fast path's b needs more than its class changed: another length
+    than last time, zeroing, a new object for its slot, or n < 0."""
+    if n < 0:
+        b._span.free.appendleft(b)  # the slot stays free
+        raise ValueError(f"gort.alloc: negative size {n}")
+    if _getrefcount(b) != _RC_CALLER:
+        b = _unreferenced(b)
+    return _ready(b, n, zero)
+
+
+def _unreferenced(b: Buffer) -> Buffer:
+    """A free Buffer object for b's slot that nothing references: b's
+    alternate if that one is, else a new one (whose alternate b becomes).
+
+    b is referenced elsewhere: usually by the variable that held it, which
+    lets go when the next read rebinds it. So a slot whose Buffer is kept
+    like that has two objects taking turns, each the other's alternate
+    while it is handed out, and no object is made per allocation.
+    """
+    a = b._alt
+    if a is not None and _getrefcount(a) == _RC_ALT:
+        b._alt = None
+        a._alt = b
+        return a
+    a = newbuffer(b._span, b._slot, b._full)
+    a._alt = b
+    return a
+
+
+def _take(b: Buffer, n: int, zero: bool) -> Buffer:
+    """A Buffer taken from a queue outside the fast path, made n bytes long and live."""
+    if _getrefcount(b) != _RC_PASSED:
+        b = newbuffer(b._span, b._slot, b._full)
+    return _ready(b, n, zero)
+
+
+def _ready(b: Buffer, n: int, zero: bool) -> Buffer:
+    """b, only the allocator's, made n bytes long (zeroed if asked) and live."""
+    b.__class__ = _LiveBuffer
+    if n != b._len:
+        b.view = b._full if n == len(b._full) else b._full[:n]
+        b._len = n
     if zero:
-        _memclr(view)
+        _memclr(b.view)
     return b
 
 
@@ -227,49 +315,62 @@ def _memclr(view: memoryview) -> None:
         ctypes.memset(ctypes.addressof(ctypes.c_char.from_buffer(view)), 0, n)
 
 
+def nextfree(mc: MCache, sizeclass: int) -> Buffer:
+    """A free Buffer of the class: queued, else a slot the cached span never
+    used (its Buffer made now), else from a refilled span (mcache.nextFree)."""
+    span = mc.alloc[sizeclass]
+    while True:
+        try:
+            b: Buffer = span.free.popleft()
+            return b
+        except IndexError:
+            pass
+        slot = span.freeindex
+        if slot < span.nelems:
+            span.freeindex = slot + 1
+            return newbuffer(span, slot, span.slotview(slot))
+        span = mc.refill(sizeclass)
+
+
 def _alloc_slow(n: int, zero: bool) -> Buffer:
-    """Everything but a small allocation on a P whose mcache exists."""
+    """Everything the fast path does not do, for a small n on the caller's own
+    mcache (mcache0 under its lock on no P), and large or bad sizes."""
+    global _fast
     if not isinstance(n, int):
         raise TypeError(f"gort.alloc: size must be an int, not {type(n).__name__}")
     if n < 0:
         raise ValueError(f"gort.alloc: negative size {n}")
     if n > MAX_SMALL_SIZE:
         return _alloc_large(n, zero)
-    sc = _class_of[(n + 7) >> 3]
+    sc = _class_of[n]
     gp = getattr(getcurrent(), "gp", None)
     pp = gp.p if gp is not None else None
     if pp is None:
         with mcache0_lock:
-            span = mcache0.alloc[sc]
-            if not span.freelist:
-                span = mcache0.refill(sc)
-            slot = span.freelist.pop()
-            b = _buffer(span, slot, n, zero)
-        return b
-    if pp.mcache is None:
-        pp.mcache = MCache()
-    return alloc(n, zero)
+            return _take(nextfree(mcache0, sc), n, zero)
+    mc = pp.mcache
+    if mc is None:
+        mc = pp.mcache = MCache()
+    _fast = mc.lists if sched.gomaxprocs == 1 and pp is sched.allp[0] else None
+    return _take(nextfree(mc, sc), n, zero)
 
 
 def _alloc_large(n: int, zero: bool) -> Buffer:
-    if not isinstance(n, int):
-        raise TypeError(f"gort.alloc: size must be an int, not {type(n).__name__}")
     npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT
     try:
         span = _large_cache[npages].pop()  # IndexError: none kept, or too large to keep
     except IndexError:
         span = mheap_.alloc_large(npages)
-    b = _new(_LiveBuffer)
-    view = span.views[0]
-    if view is None:
-        view = span.makeview(0)
-    b.view = view if n == span.elemsize else view[:n]
-    b._span = span
-    b._slot = 0
-    b._gen = span.gens[0]
-    if zero:
-        _memclr(b.view)
-    return b
+        span.freeindex = 1
+        return _take(newbuffer(span, 0, span.slotview(0)), n, zero)
+    return _take(span.free.popleft(), n, zero)
+
+
+def startrun() -> None:
+    """A run starts, or its number of Ps changes: the next allocation on a
+    P picks ``_fast`` again."""
+    global _fast
+    _fast = None
 
 
 def endrun() -> None:
@@ -277,7 +378,9 @@ def endrun() -> None:
     every free page to the OS. The heap itself, and any Buffer the program
     kept, live on: Go's heap lives as long as the process, and so does
     gort's (its arenas are address space, not memory, once released)."""
+    global _fast
     runfinq()
     for pp in sched.allp:
         freemcache(pp)
+    _fast = mcache0.lists
     scavenge_all()

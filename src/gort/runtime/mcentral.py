@@ -39,7 +39,7 @@ class MCentral:
         with self.lock:
             while self.partial:
                 span, _ = self.partial.popitem()  # the most recent: warm pages
-                if span.freelist:
+                if span.nfree_slots():
                     span.mcache = mc
                     return span
                 self.full[span] = None  # filed before a racing change; refile
@@ -53,10 +53,10 @@ class MCentral:
             span.mcache = None
             self._file(span)
 
-    def free_uncached(self, span: MSpan, slot: int) -> None:
-        """Free a slot of a span that no mcache holds."""
+    def free_uncached(self, span: MSpan, b: Any) -> None:
+        """Free a slot (its Buffer b) of a span that no mcache holds."""
         with self.lock:
-            span.freelist.append(slot)
+            span.free.append(b)
             if span.mcache is None:
                 self.full.pop(span, None)
                 self.partial.pop(span, None)
@@ -64,7 +64,7 @@ class MCentral:
 
     def _file(self, span: MSpan) -> None:
         """Put an uncached span where it belongs. Lock held."""
-        n = len(span.freelist)
+        n = span.nfree_slots()
         if n == span.nelems:
             self.heap.free_span(span)
         elif n:
@@ -76,10 +76,10 @@ class MCentral:
         """Refile spans left in the wrong set by frees that raced an uncache."""
         with self.lock:
             for span in list(self.full):
-                if span.freelist:
+                if span.nfree_slots():
                     del self.full[span]
                     self._file(span)
             for span in list(self.partial):
-                if len(span.freelist) == span.nelems:
+                if span.nfree_slots() == span.nelems:
                     del self.partial[span]
                     self.heap.free_span(span)

@@ -8,6 +8,10 @@ queues finalizers for their own goroutine, ``__del__`` only queues the
 slot (``finq``: ``list.append`` is atomic) and ``runfinq`` frees the queued
 slots at points where the caller holds no allocator lock: an mcache refill,
 the scavenger's tick on sysmon, ``mem_stats`` and the end of a run.
+
+The dropped Buffer object itself is gone (CPython runs a finalizer once per
+object, so it could not be recycled safely): the slot gets a new Buffer
+object, as on its first allocation.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-finq: list[tuple[Any, int, int]] = []  # (span, slot, generation) of dropped live Buffers
+finq: list[tuple[Any, int, memoryview]] = []  # (span, slot, slot's view) of dropped live Buffers
 _lock = threading.Lock()
 finalizer_frees = 0  # _lock
 
@@ -23,19 +27,20 @@ finalizer_frees = 0  # _lock
 def runfinq() -> None:
     """Free every queued slot and count it. No allocator lock may be held."""
     global finalizer_frees
+    from .malloc import newbuffer  # malloc imports this module
+
     n = 0
     while finq:
         try:
-            span, slot, gen = finq.pop()
+            span, slot, full = finq.pop()
         except IndexError:  # another thread emptied it meanwhile
             break
-        if span.gens[slot] != gen:
-            continue
-        span.gens[slot] = gen + 1
+        b = newbuffer(span, slot, full)
+        span.nfree += 1
         if span.mcache is not None:
-            span.freelist.append(slot)
+            span.free.append(b)
         else:
-            span.central.free_uncached(span, slot)
+            span.central.free_uncached(span, b)
         n += 1
     if n:
         with _lock:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import mmap
 import threading
+from collections import deque
 from typing import Any
 
 from .sizeclasses import PAGE_SIZE, class_to_allocnpages, class_to_size
@@ -59,18 +60,21 @@ class Arena:
 class MSpan:
     """A run of pages in use (Go's mspan).
 
-    Go keeps an allocation bitmap and a free index that allocation scans
-    forward; scanning a bitmap bit by bit is slow in Python, so a span keeps
-    a LIFO list of its free slot indexes instead (``freelist``): allocation
-    is one ``pop``, a free one ``append``, both atomic, and the allocation
-    count is ``nelems - len(freelist)``. LIFO reuse also hands out the slot
-    that was freed last, whose memory is still warm.
+    Go keeps an allocation bitmap, a ``freeindex`` below which it scans the
+    bitmap for free slots, and an allocation count. gort keeps ``freeindex``
+    (slots at and above it have never been handed out) and, instead of the
+    bitmap, ``free``: a FIFO of the Buffer objects of the slots below it
+    that are free. A slot's Buffer object is made on its first allocation
+    and handed out again by every later one (malloc.py), so a free slot is
+    "its Buffer is in ``free``"; allocation is one ``popleft``, a free one
+    ``append``, both atomic. FIFO rather than LIFO: the Buffer freed last is
+    the one most likely still referenced by the variable that held it, and
+    such a Buffer cannot be handed out again (see malloc.py).
 
-    ``gens[slot]`` is the slot's generation stamp: it moves on at every
-    free, and a Buffer remembers the stamp it was allocated under, so a
-    second free or a use after free is caught even when the slot has been
-    allocated again since. ``views[slot]`` caches the memoryview of a slot
-    (made on first use), so a small allocation does not slice.
+    Allocated objects: ``freeindex - len(free)``. ``nfree`` counts the frees
+    from this span (frees and mallocs in mem_stats come from it). ``free``
+    and ``nfree`` are written by whichever thread frees, without a lock
+    (``deque.append`` is atomic; ``nfree += 1`` is not, see malloc.py).
 
     ``mcache`` is the mcache that caches this span, or None when it sits in
     its mcentral (or is large). It is written under the mcentral's lock.
@@ -80,15 +84,15 @@ class MSpan:
         "arena",
         "central",
         "elemsize",
-        "freelist",
-        "gens",
+        "free",
+        "freeindex",
         "mcache",
         "nelems",
+        "nfree",
         "npages",
         "offset",
         "sizeclass",
         "startpage",
-        "views",
     )
 
     def __init__(self, arena: Arena, startpage: int, npages: int, sizeclass: int) -> None:
@@ -102,24 +106,25 @@ class MSpan:
         if sizeclass:
             self.elemsize = class_to_size[sizeclass]
             self.nelems = npages * PAGE_SIZE // self.elemsize
-            self.freelist = list(range(self.nelems - 1, -1, -1))  # slot 0 pops first
         else:
             self.elemsize = npages * PAGE_SIZE
             self.nelems = 1
-            self.freelist = []  # a large span is allocated as it is made
-        self.gens = [0] * self.nelems
-        self.views: list[memoryview | None] = [None] * self.nelems
+        self.free: deque[Any] = deque()
+        self.freeindex = 0
+        self.nfree = 0
 
     @property
     def alloc_count(self) -> int:
         """Objects allocated from this span (Go's allocCount)."""
-        return self.nelems - len(self.freelist)
+        return self.freeindex - len(self.free)
 
-    def makeview(self, slot: int) -> memoryview:
+    def nfree_slots(self) -> int:
+        return self.nelems - self.freeindex + len(self.free)
+
+    def slotview(self, slot: int) -> memoryview:
+        """The memory of a slot: elemsize bytes of the arena."""
         start = self.offset + slot * self.elemsize
-        view = self.arena.view[start : start + self.elemsize]
-        self.views[slot] = view
-        return view
+        return self.arena.view[start : start + self.elemsize]
 
     def __repr__(self) -> str:
         return (
@@ -212,7 +217,7 @@ class MHeap:
         self.pages_inuse = 0  # in spans: heap_inuse
         self.peak_inuse = 0  # the scavenger's "recent peak" (it resets it)
         # Frees per size class (0: large) of the spans given back to the
-        # pages: the sum of their generation stamps (lock). See mstats.py.
+        # pages: their nfree counts (lock). See mstats.py.
         self.retired_frees = [0] * len(class_to_size)
         self.retired_large_bytes = 0  # and the bytes of those large objects
         # npages -> free large spans kept whole. Lock-free: list.pop and
@@ -272,7 +277,7 @@ class MHeap:
 
     def _free_span_locked(self, span: MSpan) -> None:
         del self.spans[span.startpage]
-        frees = sum(span.gens)
+        frees = span.nfree
         self.retired_frees[span.sizeclass] += frees
         if not span.sizeclass:
             self.retired_large_bytes += frees * span.elemsize
@@ -290,13 +295,14 @@ class MHeap:
             self.spans[start] = span
         return span
 
-    def free_uncached(self, span: MSpan, slot: int) -> None:
-        """Free a large object: keep its span whole, or give its pages back."""
+    def free_uncached(self, span: MSpan, b: Any) -> None:
+        """Free a large object (its Buffer b): keep its span whole, or give its pages back."""
+        span.free.append(b)
         n = span.npages
         if n <= LARGE_CACHE_MAX_NPAGES:
             kept = self.large_cache[n]
             if len(kept) < LARGE_CACHE_SPANS:  # racy by one at worst: a bound, not a count
-                kept.append(span)  # gens[0] has moved on: a stale handle stays stale
+                kept.append(span)
                 return
         with self.lock:
             self._free_span_locked(span)

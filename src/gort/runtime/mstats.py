@@ -70,30 +70,26 @@ class _Counts:
 def _count() -> _Counts:
     """Objects live and freed, from the spans.
 
-    Nothing counts allocations on the hot path. A slot's generation stamp
-    moves on once per free, so the stamps of a span add up to the frees
-    from it (spans given back to the heap leave their sums in
-    ``retired_frees``); live objects are what the free lists lack; and
+    Nothing counts allocations on the hot path. A span counts its frees
+    (``nfree``; spans given back to the heap leave theirs in
+    ``retired_frees``); live objects are the slots handed out and not
+    queued as free (a kept large span has its Buffer queued: not live); and
     mallocs = frees + live.
     """
     c = _Counts([0] * len(class_to_size), [], 0, 0)
-    kept = {id(s) for ss in mheap_.large_cache for s in list(ss)}
     with mheap_.lock:
         spans = list(mheap_.spans.values())
         c.frees = list(mheap_.retired_frees)
         c.large_total_bytes = mheap_.retired_large_bytes
     for span in spans:
-        frees = sum(span.gens)
+        frees = span.nfree
+        live = span.freeindex - len(span.free)
         sc = span.sizeclass
         c.frees[sc] += frees
-        if sc:
-            c.live[sc] += span.nelems - len(span.freelist)
-            continue
-        c.large_total_bytes += frees * span.elemsize
-        if id(span) not in kept:
-            c.live[0] += 1
-            c.large_live_bytes += span.elemsize
-            c.large_total_bytes += span.elemsize
+        c.live[sc] += live
+        if not sc:
+            c.large_live_bytes += live * span.elemsize
+            c.large_total_bytes += (frees + live) * span.elemsize
     return c
 
 

@@ -43,6 +43,7 @@ from typing import Any, NoReturn
 
 from greenlet import GreenletExit, getcurrent
 
+from . import malloc
 from . import time as _time
 from . import trace as _trace
 from .mcache import freemcache
@@ -916,6 +917,7 @@ def procresize(n: int) -> None:
     with sched.lock:
         old = sched.gomaxprocs
         sched.gomaxprocs = n
+        malloc.startrun()  # the allocation fast path's one-P shortcut is re-chosen
         for pp in sched.allp[n:old]:
             pp.status = P_DEAD
             _drain_unstarted(pp)

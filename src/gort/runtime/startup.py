@@ -119,6 +119,7 @@ def schedinit(nprocs: int, dv: _debug.DebugVars) -> None:
     sched.close_hooks.append(sched.syscalls.stop)
     sched.close_hooks.append(preempter.uninstall)
     sched.close_hooks.append(malloc.endrun)
+    malloc.startrun()
     preempter.install()
     initsig()
 

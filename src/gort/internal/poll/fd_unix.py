@@ -104,7 +104,10 @@ class FD:
         The buffer is held only while there is data to read into it: on
         EAGAIN it goes back before the goroutine parks, so an idle
         connection holds no buffer (and the P's cached span is not
-        exhausted by goroutines that all wait).
+        exhausted by goroutines that all wait: with 4 KiB buffers, two to a
+        span, that would send every read through the mcentral's lock).
+        Giving it back and taking it again is an append and a pop
+        (malloc.py), less than the EAGAIN itself.
         """
         pd = self.pd
         if pd.r.err:
@@ -123,8 +126,9 @@ class FD:
                 raise
             else:
                 if got != n:
-                    buf.view = buf.view[:got]
+                    buf._shorten(got)
                 return buf
+            del buf  # a freed Buffer still referenced is not handed out again
             wait_read(pd, "gort.net.Conn.read_buffer")
 
     def recvfrom(self, n: int) -> tuple[bytes, Any]:
@@ -155,7 +159,9 @@ class FD:
             n = 0
         except OSError as e:
             raise self._oserror(e) from None
-        total = len(data) if type(data) is bytes else memoryview(data).nbytes
+        t = type(data)
+        view = data if t is memoryview else None  # a Buffer's view: no second view made
+        total = len(data) if t is bytes else (view or memoryview(data)).nbytes
         if n >= total:
             return n
         view = memoryview(data).cast("B")
