@@ -245,9 +245,11 @@ _fast: list[deque[Buffer]] | None = mcache0.lists  # see the module's docstring
 def alloc(n: int, zero: bool = False) -> Buffer:
     """A Buffer of n bytes (gort.alloc). Not zeroed unless zero is true."""
     try:
-        b = _fast[_class_of[n]].popleft()  # type: ignore[index]
-    except (IndexError, TypeError):  # none queued, no _fast, large, or a bad n
+        b = _fast[_class_of[n]].popleft() if n <= MAX_SMALL_SIZE else None  # type: ignore[index]
+    except (IndexError, TypeError):  # none queued, no _fast, or a bad n
         return _alloc_slow(n, zero)
+    if b is None:
+        return _alloc_large(n, zero)
     if _getrefcount(b) != _RC_LOCAL:  # kept by someone: take the slot's alternate
         a = b._alt
         if a is None or _getrefcount(a) != _RC_ALT:
@@ -333,8 +335,8 @@ def nextfree(mc: MCache, sizeclass: int) -> Buffer:
 
 
 def _alloc_slow(n: int, zero: bool) -> Buffer:
-    """Everything the fast path does not do, for a small n on the caller's own
-    mcache (mcache0 under its lock on no P), and large or bad sizes."""
+    """Everything the fast path does not do: a large n, a small one on the
+    caller's own mcache (mcache0 under its lock on no P), or a bad one."""
     global _fast
     if not isinstance(n, int):
         raise TypeError(f"gort.alloc: size must be an int, not {type(n).__name__}")
@@ -356,14 +358,21 @@ def _alloc_slow(n: int, zero: bool) -> Buffer:
 
 
 def _alloc_large(n: int, zero: bool) -> Buffer:
+    """A span of its own: a kept one of the same size (its Buffer queued on
+    it), or a new one from the heap."""
     npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT
     try:
-        span = _large_cache[npages].pop()  # IndexError: none kept, or too large to keep
+        b = _large_cache[npages].pop().free.popleft()  # IndexError: none kept, or too large
     except IndexError:
         span = mheap_.alloc_large(npages)
         span.freeindex = 1
-        return _take(newbuffer(span, 0, span.slotview(0)), n, zero)
-    return _take(span.free.popleft(), n, zero)
+        return _ready(newbuffer(span, 0, span.slotview(0)), n, zero)
+    if _getrefcount(b) != _RC_LOCAL:
+        b = _unreferenced(b)
+    if n != b._len or zero:
+        return _ready(b, n, zero)
+    b.__class__ = _LiveBuffer
+    return b
 
 
 def startrun() -> None:
