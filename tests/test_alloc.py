@@ -165,6 +165,68 @@ def test_a_buffer_nobody_holds_is_handed_out_again() -> None:
     assert gort.run(main) <= 4  # the slots of one span at most, not one object per call
 
 
+def test_a_slot_kept_by_a_variable_takes_turns_between_two_objects() -> None:
+    # The other slot of the 4 KiB span is held, so every allocation is of the same slot,
+    # whose last Buffer the loop variable still references: the slot's two objects take
+    # turns (no object made per call), the variable's one is never the one handed out,
+    # and a reference kept on purpose stays freed.
+    def main() -> tuple[int, bool]:
+        keep = gort.alloc(4 * KiB)
+        first = gort.alloc(4 * KiB)
+        first.free()
+        ids = set()
+        stale_caught = True
+        b = gort.alloc(4 * KiB)
+        for i in range(50):
+            assert b is not first
+            b.view[:1] = bytes([i])
+            ids.add(id(b))
+            b.free()
+            b = gort.alloc(4 * KiB)  # allocated while the variable still holds the freed one
+            try:
+                first.free()
+                stale_caught = False
+            except gort.Fatal:
+                pass
+        b.free()
+        keep.free()
+        return len(ids), stale_caught
+
+    n, stale_caught = gort.run(main, procs=1)
+    assert n <= 3 and stale_caught
+
+
+def test_growing_gomaxprocs_gives_the_new_p_its_own_mcache() -> None:
+    # With one P the fast path goes straight to P0's mcache; once there are two, a
+    # goroutine on P1 must allocate from P1's.
+    def main() -> bool:
+        gort.alloc(256).free()  # P0's mcache, through the one-P shortcut
+        gort.gomaxprocs(2)
+        out = gort.chan()
+
+        def worker() -> None:
+            end = time.monotonic() + 0.01
+            while time.monotonic() < end:
+                pass  # no yield: the idle P has to take the other goroutines
+            pp = getg("test").p
+            b = gort.alloc(256)
+            out.send((pp.id, b._span.mcache is pp.mcache))
+            b.free()
+
+        seen: dict[int, bool] = {}
+        for _ in range(20):
+            for _ in range(4):
+                gort.go(worker)
+            for _ in range(4):
+                pid, mine = out.recv()
+                seen[pid] = seen.get(pid, True) and mine
+            if 1 in seen:
+                break
+        return seen.get(1, False) and seen.get(0, True)
+
+    assert gort.run(main, procs=1)
+
+
 @pytest.mark.parametrize(
     ("bad", "err"), [(-1, ValueError), (-100, ValueError), (1.5, TypeError), ("8", TypeError)]
 )
