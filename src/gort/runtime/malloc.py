@@ -288,6 +288,7 @@ def _unreferenced(b: Buffer) -> Buffer:
         b._alt = None
         a._alt = b
         return a
+    b._alt = None  # a slot keeps two objects at most
     a = newbuffer(b._span, b._slot, b._full)
     a._alt = b
     return a
@@ -362,7 +363,7 @@ def _alloc_large(n: int, zero: bool) -> Buffer:
     it), or a new one from the heap."""
     npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT
     try:
-        b = _large_cache[npages].pop().free.popleft()  # IndexError: none kept, or too large
+        b: Buffer = _large_cache[npages].pop().free.popleft()  # IndexError: none kept, or too large
     except IndexError:
         span = mheap_.alloc_large(npages)
         span.freeindex = 1

@@ -277,6 +277,10 @@ class MHeap:
 
     def _free_span_locked(self, span: MSpan) -> None:
         del self.spans[span.startpage]
+        # Its Buffers (and their views) go now, not when the cyclic GC finds
+        # the span -> queue -> Buffer -> span cycle; a stale one kept by the
+        # program stays freed.
+        span.free.clear()
         frees = span.nfree
         self.retired_frees[span.sizeclass] += frees
         if not span.sizeclass:
