@@ -239,7 +239,7 @@ def test_urllib3_blocking_pool_waits_on_goroutines(
             got.append(http.request("GET", f"{URL}/{i}", timeout=60).data.decode())
         elapsed = fan_out(50, worker)
         assert sorted(got) == sorted(f"/{i}" for i in range(50))
-        assert 10 * DELAY <= elapsed < 50 * DELAY / 2, elapsed   # 5 at a time
+        assert 10 * DELAY <= elapsed < 50 * DELAY * 0.6, elapsed   # 5 at a time, not 1
         http.clear()
     """
     env = {"URL": http_server.info["url"], "DELAY": str(HTTP_DELAY)}
