@@ -317,6 +317,7 @@ PG_FANOUT = """
     def main():
         assert psycopg.waiting.wait is gort.monkey._psycopg.wait
         assert psycopg.waiting.wait_conn is gort.monkey._psycopg.wait_conn
+        assert gort.monkey._psycopg._hook not in sys.meta_path   # gone once applied
         gate = gort.Chan()
         connected = gort.WaitGroup()
         wg = gort.WaitGroup()

@@ -231,6 +231,8 @@ class _Hook(importlib.abc.MetaPathFinder):
         def exec_module(module: ModuleType) -> None:
             run(module)
             _apply(module)
+            if self in sys.meta_path:  # its one job is done
+                sys.meta_path.remove(self)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
