@@ -419,15 +419,15 @@ def test_psycopg_errors_timeouts_and_outside_run(
 
         # A descriptor the poller refuses (already registered, say): the
         # wait runs psycopg's own function on a syscall helper instead.
-        def refuse(fd):
-            raise OSError(17, "refused")
-        gort.monkey._psycopg.poll_open, poll_open = refuse, gort.monkey._psycopg.poll_open
+        def refuse(*args):
+            raise PermissionError(1, "refused")
+        gort.monkey._psycopg.poll_wait_any, orig = refuse, gort.monkey._psycopg.poll_wait_any
         with psycopg.connect(DSN) as conn:
             ticks, stop = ticking()
             assert conn.execute("SELECT pg_sleep(0.2), 7").fetchone() == ("", 7)
             stop()
             assert len(ticks) >= 5, len(ticks)
-        gort.monkey._psycopg.poll_open = poll_open
+        gort.monkey._psycopg.poll_wait_any = orig
 
         silent = socket.socket()
         silent.bind(("127.0.0.1", 0))

@@ -6,14 +6,13 @@ while connecting) and is sent what became ready. ``psycopg.waiting.wait``
 and ``wait_conn`` drive those generators; the default one is ``wait_c``,
 C code calling poll(2) directly, which no socket patch reaches. So the
 patch replaces both functions (the connection looks them up on the module
-at every call) with ones that, on a goroutine, register the descriptor with
-the run's poller for the length of the wait and park in ``IO wait``;
-elsewhere the original runs.
+at every call) with ones that, on a goroutine, park in ``IO wait`` on the
+run's poller (``poll_wait_any``: for one direction or both, the descriptor
+registered for the park) and elsewhere run the original.
 
-The poller is edge-triggered and libpq may stop reading with data still
-queued in the kernel, so every park is preceded by a zero-timeout poll(2)
-of the descriptor (the level): a wait parks only when that finds nothing,
-and the registration made before it catches any edge after it.
+libpq may stop reading with data still queued in the kernel, so the Ready
+mask psycopg is sent comes from a zero-timeout poll(2) of the descriptor
+(its level), taken before each park and after each wake-up.
 
 psycopg is never imported by the patch: if ``psycopg.waiting`` is not
 loaded yet, an import hook applies the patch when it is.
@@ -30,16 +29,7 @@ from time import monotonic
 from types import ModuleType
 from typing import Any
 
-from ..runtime.netpoll import (
-    POLL_ERR_CLOSING,
-    READ,
-    WRITE,
-    PollDesc,
-    poll_close,
-    poll_open,
-    poll_set_deadline,
-    poll_wait,
-)
+from ..runtime.netpoll import READ, WRITE, poll_wait_any
 from ..runtime.syscall import syscall
 from ._core import _originals, in_goroutine
 
@@ -54,10 +44,8 @@ _POLL_EV = {
     2: _select_mod.POLLOUT,
     3: _select_mod.POLLIN | _select_mod.POLLOUT,
 }
-# Waiting for either direction parks on the write side only (the poller
-# parks a goroutine on one side); this bounds how long a read that becomes
-# possible meanwhile goes unseen, as psycopg's own `interval` does.
-_RW_RECHECK = 0.05
+# The poller's (mode, ...) for each Wait mask.
+_MODES = {1: (READ,), 2: (WRITE,), 3: (READ, WRITE)}
 
 
 def _level(fd: int, s: int) -> int:
@@ -77,53 +65,23 @@ def _level(fd: int, s: int) -> int:
     return ready
 
 
-class _Registration:
-    """fd registered with the run's poller for the length of one wait."""
+class _Refused(Exception):
+    """The poller refuses the descriptor."""
 
-    __slots__ = ("fd", "pd")
 
-    def __init__(self) -> None:
-        self.fd = -1
-        self.pd: PollDesc | None = None
-
-    def switch(self, fd: int) -> None:
-        """Register fd instead of the current one (connecting may change it)."""
-        if fd == self.fd:
-            return
-        self.release()
-        self.pd = poll_open(fd)
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.pd is not None:
-            poll_close(self.pd)
-            self.pd = None
-            self.fd = -1
-
-    def wait(self, s: int, deadline: float | None) -> int:
-        """Park until the descriptor is ready for s (a Ready mask), or the
-        deadline passes (0: psycopg then raises its own timeout)."""
-        pd = self.pd
-        assert pd is not None
-        while True:
-            ready = _level(self.fd, s)
-            if ready or (deadline is not None and monotonic() >= deadline):
-                return ready
-            mode = READ if s == _WAIT_R else WRITE
-            until = deadline
-            if s == _WAIT_R | _WAIT_W:
-                recheck = monotonic() + _RW_RECHECK
-                until = recheck if until is None else min(until, recheck)
-            if until is None:
-                err = poll_wait(pd, mode, "psycopg.wait")
-            else:
-                poll_set_deadline(pd, until, (mode,), "psycopg.wait")
-                try:
-                    err = poll_wait(pd, mode, "psycopg.wait")
-                finally:
-                    poll_set_deadline(pd, None, (mode,), "psycopg.wait")
-            if err == POLL_ERR_CLOSING:
-                raise OSError(9, "connection socket closed")
+def _ready(fd: int, s: int, deadline: float | None) -> int:
+    """Park until fd is ready for the Wait mask s; its Ready mask, or 0 once
+    the deadline passed (psycopg then raises its own timeout)."""
+    pairs = [(fd, mode) for mode in _MODES[s]]
+    while True:
+        ready = _level(fd, s)
+        if ready:
+            return ready
+        try:
+            if not poll_wait_any(pairs, deadline, "psycopg.wait"):
+                return 0
+        except OSError as e:
+            raise _Refused from e
 
 
 def _timed_out(deadline: float | None) -> None:
@@ -163,23 +121,20 @@ def _drive(
     if interval is None:
         raise ValueError("indefinite wait not supported anymore")
     deadline = None if timeout is None else monotonic() + timeout
-    reg = _Registration()
     try:
         item = next(gen)
         while True:
             fd, s = item if fileno is None else (fileno, item)
             try:
-                reg.switch(fd)
-            except OSError:  # a descriptor the poller refuses: wait off the M
+                ready = _ready(fd, s, deadline)
+            except _Refused:  # a descriptor the poller refuses: wait off the M
                 return _off_m(_prepend(item, gen), fileno, interval, deadline)
-            item = gen.send(reg.wait(s, deadline))
+            item = gen.send(ready)
             _timed_out(deadline)
     except StopIteration as ex:
         return ex.value
     except OSError as ex:
         raise _closed(ex) from ex
-    finally:
-        reg.release()
 
 
 def _off_m(
