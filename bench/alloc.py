@@ -7,7 +7,8 @@ Prints a Markdown report (the "Allocator" section of bench/RESULTS.md):
 
 * alloc+free: ``gort.alloc(n).free()`` inside gort.run (GOMAXPROCS 1) against
   ``bytearray(n)`` (made and dropped) and a reused bytearray (taken from and
-  put back on a list: what a hand-written pool costs), for 64 B, 4 KiB and
+  put back on a list: what a hand-written pool costs), and the floor of any
+  allocator written in Python (``take(n).free()`` where both do nothing), for 64 B, 4 KiB and
   64 KiB; runs interleaved, median ns per allocation, in CPU time of the
   looping thread (``time.thread_time``), which a loaded machine disturbs
   less than wall time.
@@ -69,6 +70,31 @@ def _bytearray_loop(n: int, count: int) -> float:
     return time.thread_time() - t
 
 
+class _Nothing:
+    """What an allocator written in Python cannot go below: a call that
+    returns an object and a method call on it, doing nothing."""
+
+    __slots__ = ()
+
+    def free(self) -> None:
+        pass
+
+
+_NOTHING = _Nothing()
+
+
+def _take_nothing(n: int, zero: bool = False) -> _Nothing:
+    return _NOTHING
+
+
+def _floor_loop(n: int, count: int) -> float:
+    alloc = _take_nothing
+    t = time.thread_time()
+    for _ in range(count):
+        alloc(n).free()
+    return time.thread_time() - t
+
+
 def _reuse_loop(n: int, count: int) -> float:
     pool = [bytearray(n)]
     take, put = pool.pop, pool.append
@@ -82,6 +108,7 @@ LOOPS: dict[str, Callable[[int, int], float]] = {
     "gort.alloc": _gort_loop,
     "bytearray": _bytearray_loop,
     "bytearray reuse": _reuse_loop,
+    "two empty calls": _floor_loop,
 }
 
 
@@ -293,15 +320,16 @@ def report(args: argparse.Namespace) -> list[str]:
         f"alloc+free, ns of CPU per allocation (median of {args.runs} interleaved runs of "
         f"{args.count:,}; inside gort.run, GOMAXPROCS 1):",
         "",
-        "| size | gort.alloc + free | bytearray(n) | bytearray reuse "
+        "| size | gort.alloc + free | bytearray(n) | bytearray reuse | two empty calls "
         "| bytearray / gort | reuse / gort |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for n in SIZES:
         r = allocs[n]
         g = r["gort.alloc"]
         lines.append(
             f"| {n:,} B | {g:,.0f} | {r['bytearray']:,.0f} | {r['bytearray reuse']:,.0f} "
+            f"| {r['two empty calls']:,.0f} "
             f"| {r['bytearray'] / g:.2f}x | {r['bytearray reuse'] / g:.2f}x |"
         )
     lines += ["", "Ratios are other / gort: above 1.00x gort is faster.", ""]
