@@ -10,16 +10,21 @@ program's), and n after ``sys.exit(n)``.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
 import inspect
 import os
+import runpy
 import sys
 import sysconfig
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from greenlet import GreenletExit
+
 from .runtime.panic import Fatal, Panic
+from .runtime.runtime2 import sched
 from .runtime.startup import run
 
 EXIT_PANIC = 2  # what a Go program exits with after a panic or fatal error
@@ -96,6 +101,96 @@ def _traced(entry: Callable[[], Any], path: str) -> Callable[[], Any]:
     return traced_main
 
 
+def _defines_main(path: str) -> bool:
+    """Whether the script defines a top-level main() (go run's entry); a
+    script that does not is a plain script (``--patch`` runs it whole)."""
+    with open(path, "rb") as f:
+        try:
+            tree = ast.parse(f.read(), path)
+        except SyntaxError:
+            return True  # _load reports it, as for any script
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "main"
+        for node in tree.body
+    )
+
+
+def _run_plain(path: str, procs: int | None, trace: str | None) -> int:
+    """``--patch`` on a script without main(): the runtime is started around
+    the script's code, run as ``__main__`` in goroutine 1 (threads, locks and
+    sockets in it are goroutines and parking calls). As ``python script.py``
+    the program then waits for its non-daemon threads and threading's exit
+    callbacks (a ThreadPoolExecutor's), and an uncaught exception prints its
+    traceback and exits 1; ``sys.exit(x)`` exits as Python does."""
+    failed: list[BaseException] = []
+
+    def script_main() -> None:
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except BaseException as e:
+            if isinstance(e, GreenletExit) and sched.exiting:
+                raise  # the runtime unwinding goroutine 1
+            failed.append(e)
+            if not isinstance(e, SystemExit):
+                _print_exception(e, path)
+        _wait_for_threads()
+
+    entry: Callable[[], Any] = script_main
+    if trace is not None:
+        entry = _traced(entry, trace)
+    try:
+        run(entry, procs=procs)
+    except (Panic, Fatal):
+        return EXIT_PANIC  # the runtime has printed what happened
+    except KeyboardInterrupt:
+        return 130
+    if not failed:
+        return 0
+    e = failed[0]
+    if isinstance(e, SystemExit):
+        return _exit_status(e.code)
+    return 130 if isinstance(e, KeyboardInterrupt) else 1
+
+
+def _print_exception(e: BaseException, path: str) -> None:
+    """sys.excepthook's report, from the script's frame on as Python's."""
+    tb = e.__traceback__
+    script = os.path.realpath(path)
+    while tb is not None and os.path.realpath(tb.tb_frame.f_code.co_filename) != script:
+        tb = tb.tb_next
+    if tb is not None:
+        e.__traceback__ = tb  # the default hook prints the exception's own
+    sys.excepthook(type(e), e, e.__traceback__)
+
+
+def _exit_status(code: Any) -> int:
+    """The status ``sys.exit(code)`` gives, as Python's: None is 0, an int
+    itself, anything else is printed to stderr and gives 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _wait_for_threads() -> None:
+    """What the interpreter does at exit (threading._shutdown): threading's
+    exit callbacks, then wait for every non-daemon thread."""
+    import threading
+
+    callbacks = getattr(threading, "_threading_atexits", [])
+    while callbacks:
+        callbacks.pop()()
+    me = threading.current_thread()
+    while True:
+        waiting = [t for t in threading.enumerate() if t is not me and not t.daemon]
+        if not waiting:
+            return
+        for t in waiting:
+            t.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["trace"]:
@@ -124,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import monkey
 
         monkey.patch_all()
+        if not _defines_main(opts.script):
+            return _run_plain(opts.script, opts.procs, opts.trace)
     module = _load(opts.script)
     entry: Callable[[], Any] | None = getattr(module, "main", None)
     if not callable(entry):

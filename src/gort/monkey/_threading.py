@@ -421,13 +421,17 @@ def _thread_start_new_thread(
 
 
 def _make_invoke_excepthook() -> Callable[[Any], None]:
-    """A Thread's excepthook call, quiet for the runtime's own unwinding
-    (GreenletExit at the run's end, gort.goexit), which is no error."""
+    """A Thread's excepthook call (Thread._bootstrap_inner calls it from a
+    bare except). The runtime's own unwinding is no error: gort.goexit
+    ends the thread quietly, and GreenletExit at the run's end goes on up,
+    so that the goroutine is unwound rather than seen to swallow it."""
     invoke = _orig("_make_invoke_excepthook")()
 
     def invoke_excepthook(thread: Any) -> None:
         exc = sys.exc_info()[1]
-        if isinstance(exc, Goexit) or (isinstance(exc, GreenletExit) and sched.exiting):
+        if isinstance(exc, GreenletExit) and sched.exiting:
+            raise exc
+        if isinstance(exc, Goexit):
             return
         invoke(thread)
 

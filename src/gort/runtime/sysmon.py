@@ -22,6 +22,9 @@ the back-off keeps that to 100 wake-ups a second in steady state.
 
 from __future__ import annotations
 
+import dis
+import itertools
+import linecache
 import sys
 import threading
 from time import monotonic
@@ -186,6 +189,12 @@ class Sysmon:
             *format_frames(frames),
             *created_by(gp),
         ]
+        call = held_by(frames[0][0]) if frames else None
+        if call is not None:
+            text.append(
+                f"runtime: the M is held by the call {call}: run it on a syscall helper "
+                f"with gort.monkey.offload({call.partition('(')[0]})(...) or gort.syscall"
+            )
         try:
             sys.stderr.write("\n".join(text) + "\n\n")
             sys.stderr.flush()
@@ -199,6 +208,28 @@ class Sysmon:
             sys.stderr.flush()
         except Exception:
             pass
+
+
+def held_by(frame: FrameType) -> str | None:
+    """The call frame is making, as its source spells the callee, with where
+    (``hashlib.scrypt(...) at x.py:12``); None when frame is not in a call
+    (a computation holds the M, not a library). With ``co_positions`` the
+    call instruction spans the whole call expression; the callee is the
+    text before its first parenthesis."""
+    code = frame.f_code
+    i = frame.f_lasti // 2
+    raw = code.co_code
+    if not 0 <= 2 * i < len(raw) or not dis.opname[raw[2 * i]].startswith(("CALL", "PRECALL")):
+        return None
+    pos = next(itertools.islice(code.co_positions(), i, None), None)
+    if pos is None or None in pos:
+        return None
+    line, _, col, _ = pos
+    src = linecache.getline(code.co_filename, line)  # type: ignore[arg-type]
+    callee = src[col:].partition("(")[0].strip()
+    if not callee or not all(p.isidentifier() for p in callee.split(".")):
+        return None
+    return f"{callee}(...) at {code.co_filename}:{line}"
 
 
 def _running_g(top: FrameType | None) -> tuple[G, list[tuple[FrameType, int]]] | None:
