@@ -628,3 +628,61 @@ def test_blocking_detector_names_the_call(tmp_path: Path, procs: str) -> None:
         "syscall helper with gort.monkey.offload(sleep)(...) or gort.syscall",
     ], p.stderr
     assert p.stderr.count("without yielding") >= 2, p.stderr  # the computation may be preempted
+    spin = p.stderr.partition("blk.spin(...)")[2]
+    assert "held by" not in spin, p.stderr  # a computation is no call
+
+
+def test_late_patch_of_threading_warns(tmp_path: Path) -> None:
+    """patch_all after the program started a thread and made a queue warns,
+    naming threading and the script that imported it; both keep working."""
+    src = """
+    import queue, threading, warnings
+    q = queue.Queue()
+    go = threading.Event()
+    t = threading.Thread(target=lambda: (go.wait(), q.put("late")))
+    t.start()
+    import gort, gort.monkey
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        gort.monkey.patch_all()
+        gort.monkey.patch_all()
+    msgs = [str(w.message) for w in ws if w.category is gort.monkey.MonkeyWarning]
+    assert len(msgs) == 1 and "patching threading" in msgs[0], msgs
+    assert "2 threading object(s)" in msgs[0] and "plain.py" in msgs[0], msgs
+    go.set()
+    assert q.get(timeout=30) == "late"
+    t.join()
+    print("OK")
+    """
+    assert ok(run_python(tmp_path, src)).strip() == "OK"
+
+
+@PROCS
+def test_thread_module_functions(tmp_path: Path, procs: str) -> None:
+    """_thread.start_new_thread starts a goroutine and returns its ident; an
+    exception in it goes to sys.unraisablehook as _thread reports it."""
+    src = """
+    import _thread, sys, threading
+
+    def main():
+        seen = []
+        done = threading.Semaphore(0)
+        def f(x):
+            seen.append((x, _thread.get_ident(), threading.get_ident()))
+            done.release()
+        ident = _thread.start_new_thread(f, ("a",))
+        done.acquire()
+        assert seen == [("a", ident, ident)] and ident != threading.get_ident(), seen
+        hooked = []
+        sys.unraisablehook = lambda u: (hooked.append((u.exc_type, u.err_msg)), done.release())
+        def bad():
+            raise KeyError("k")
+        _thread.start_new_thread(bad, ())
+        done.acquire()
+        assert hooked[0][0] is KeyError and hooked[0][1].startswith(
+            "Exception ignored in thread started by"), hooked
+        lk = _thread.allocate_lock()
+        assert lk.acquire() and not lk.acquire(False)
+        print("OK")
+    """
+    assert patched(tmp_path, src, procs).strip() == "OK"

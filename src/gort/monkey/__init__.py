@@ -14,6 +14,11 @@ versions that park the calling goroutine instead of blocking its M:
 * ``time.sleep`` is ``gort.sleep``; ``select.select``, ``select.poll`` and
   ``select.epoll`` objects and the ``selectors`` classes park on the run's
   poller (a multi-descriptor park: netpoll's ``poll_wait_any``).
+* ``threading``/``_thread`` (_threading.py): a Thread started in a goroutine
+  is a goroutine; locks park goroutines (CPython's Condition, Event,
+  Semaphore, Barrier, RLock and queue.Queue are built on them); get_ident,
+  current_thread and local are per goroutine. ``queue.SimpleQueue`` and
+  ThreadPoolExecutor's worker loop follow (_queue.py, _futures.py).
 
 Invariant: outside a running gort goroutine (before or after ``gort.run``,
 on a plain thread) every patched object behaves exactly as the original:

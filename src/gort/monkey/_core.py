@@ -64,7 +64,7 @@ def _first_importer(module: str) -> str:
         (name, mod)
         for name, mod in list(sys.modules.items())
         if name != module
-        and not name.startswith(("gort", "_"))
+        and (name == "__main__" or not name.startswith(("gort", "_")))
         and mod is not None
         and any(id(v) in names for v in list(vars(mod).values()))
     ]

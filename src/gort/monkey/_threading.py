@@ -54,7 +54,7 @@ from ..runtime.panic import Goexit
 from ..runtime.proc import current_g, newproc, ready, ready_remote, schedule
 from ..runtime.runtime2 import G_WAITING, WAIT_SEMACQUIRE, G, sched
 from ..runtime.time import TimerState, readytimer
-from ._core import _originals, in_goroutine
+from ._core import _live_instances, _originals, _warn_late, in_goroutine
 
 _oslock = _thread.allocate_lock
 _os_get_ident = _thread.get_ident
@@ -111,12 +111,19 @@ def _wakeup(g: G) -> None:
 
 
 def _wake_one(q: deque[_Waiter]) -> None:
-    """Take the first waiter off q and make it runnable (it will retry)."""
+    """Take the first waiter off q and make it runnable (it will retry).
+
+    A waiter whose goroutine is not of this run (one the end of a run
+    abandoned without unwinding it) is dropped, never readied."""
+    allgs = sched.allgs
     with _guard:
-        if not q:
+        while q:
+            w = q.popleft()
+            w.q = None
+            if allgs.get(w.g.goid) is w.g:
+                break
+        else:
             return
-        w = q.popleft()
-        w.q = None
     _wakeup(w.g)
 
 
@@ -190,7 +197,7 @@ def _may_wake() -> bool:
     m0 = sched.m0
     own = m0.ident if m0 is not None else None
     for ident, t in list(_threading_mod._active.items()):  # type: ignore[attr-defined]
-        if ident == own or ident in _sentinels or isinstance(t, _frozen.Thread):
+        if ident == own or ident in _sentinels or _is_gort_thread(t):
             continue
         if t.is_alive():
             return True
@@ -210,14 +217,20 @@ def _park(lk: Lock, gp: G, timeout: float) -> bool:
     try:
         while True:
             with _guard:
-                # Queued before the last try: a release after this try
-                # finds w in the queue, one before it lets the try succeed.
+                # Queued before the last try (release does not take _guard:
+                # it unlocks, then looks at the queue): a release after the
+                # try finds w queued, one before it lets the try succeed.
+                q = lk._waitq
+                q.append(w)
+                w.q = q
                 if lk._block.acquire(False):
+                    q.remove(w)
+                    w.q = None
                     return True
                 if w.timedout:
+                    q.remove(w)
+                    w.q = None
                     return False
-                lk._waitq.append(w)
-                w.q = lk._waitq
                 gp.status = G_WAITING
                 gp.waitreason = WAIT_SEMACQUIRE
                 _parked[0] += 1
@@ -290,9 +303,30 @@ def _enumerate() -> list[Any]:
     """Every live Thread, goroutines included, gort's own threads left out."""
     with _threading_mod._active_limbo_lock:  # type: ignore[attr-defined]
         ts = list(_threading_mod._active.values()) + list(_threading_mod._limbo.values())  # type: ignore[attr-defined]
-    out = [t for t in ts if not isinstance(t, _frozen.Thread)]
+    out = [t for t in ts if not _is_gort_thread(t)]
     out.extend(t for t in list(_dummies) if t.is_alive())
     return out
+
+
+def _is_gort_thread(t: Any) -> bool:
+    """One of the runtime's own threads (an M, sysmon, a syscall helper):
+    made by the frozen module, or before patching (a patch during a run)."""
+    return isinstance(t, _frozen.Thread) or str(getattr(t, "_name", "")).startswith("gort-")
+
+
+def _late_objects() -> int:
+    """What the program made with threading before patching and still uses:
+    its running threads, and its queues (their locks stay OS locks)."""
+    n = 0
+    main = _threading_mod.main_thread()
+    for t in list(_threading_mod._active.values()):  # type: ignore[attr-defined]
+        if t is not main and not _is_gort_thread(t) and t.is_alive():
+            n += 1
+    q = sys.modules.get("queue")
+    if q is not None:
+        for cls in (q.Queue, q.LifoQueue, q.PriorityQueue):
+            n += _live_instances(cls)
+    return n
 
 
 def active_count() -> int:
@@ -597,6 +631,7 @@ def patch_thread() -> bool:
         return False
     t = _threading_mod
     _frozen = _freeze()
+    _warn_late("threading", _late_objects)
     _point_runtime_at(_frozen)
     names = (
         "_allocate_lock",

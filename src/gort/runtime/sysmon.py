@@ -53,6 +53,10 @@ class Sysmon:
         self.warned: set[int] = set()  # goids the blocking detector reported
         # P id -> (switches seen, since when, last sighting)
         self.held: dict[int, tuple[int, float, float]] = {}
+        # P id -> (switches, id of the innermost frame, its f_lasti, how many
+        # looks in a row saw it there; 0: it moved): _sample_call's, for
+        # report_blocked. The frame's id, not the frame: no locals kept alive.
+        self.calls: dict[int, tuple[int, int, int, int]] = {}
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.loop, name="gort-sysmon", daemon=True)
@@ -164,8 +168,28 @@ class Sysmon:
             return
         self.held[pp.id] = (switches, seen[1], now)
         held = now - seen[1]
+        if held >= threshold / 2:
+            self._sample_call(pp, switches)
         if held >= threshold:
             self.report_blocked(pp, held)
+
+    def _sample_call(self, pp: P, switches: int) -> None:
+        """Look at where pp's goroutine is, every round of the second half of
+        a hold: a call it is seen in at every look is what holds the M (a
+        computation moves between instructions from one look to the next)."""
+        m = pp.m
+        found = _running_g(sys._current_frames().get(m.ident)) if m is not None else None
+        if found is None or not found[1] or found[0].goid in self.warned:
+            return
+        frame = found[1][0][0]
+        at = (switches, id(frame), frame.f_lasti)
+        prev = self.calls.get(pp.id)
+        if prev is None or prev[0] != switches:
+            self.calls[pp.id] = (*at, 1)
+        elif prev[3] and prev[1:3] == at[1:]:
+            self.calls[pp.id] = (*at, prev[3] + 1)
+        else:
+            self.calls[pp.id] = (*at, 0)  # it moved: no single call holds it
 
     def report_blocked(self, pp: P, held: float) -> None:
         """One warning per goroutine, with the stack it is stuck in."""
@@ -189,7 +213,10 @@ class Sysmon:
             *format_frames(frames),
             *created_by(gp),
         ]
-        call = held_by(frames[0][0]) if frames else None
+        sample = self.calls.pop(pp.id, None)
+        call = None
+        if frames and sample is not None and sample[3] >= 2 and sample[1] == id(frames[0][0]):
+            call = held_by(frames[0][0])
         if call is not None:
             text.append(
                 f"runtime: the M is held by the call {call}: run it on a syscall helper "
