@@ -238,3 +238,168 @@ gort.run(prog, procs=PROCS)
 assert plain("after") == "after"
 """
     assert run(tmp_path, body).strip() == "OK"
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_os_read_write_on_pipes_park(tmp_path: Path, procs: str) -> None:
+    """50 readers parked in os.read on their pipes while writers sleep 0.2 s
+    first: every value arrives, together; a 1 MiB os.write into a pipe whose
+    reader is another goroutine completes (a blocking write would hold the
+    only M forever at GOMAXPROCS 1); regular files, non-blocking pipes and
+    bad descriptors behave as the originals."""
+    body = """
+def prog():
+    pipes = [os.pipe() for _ in range(50)]
+    out = gort.Chan(50)
+    for i, (r, w) in enumerate(pipes):
+        gort.go(lambda r=r, i=i: out.send((i, os.read(r, 100))))
+        def writer(w=w, i=i):
+            time.sleep(0.2)
+            assert os.write(w, b"v%d" % i) == len(b"v%d" % i)
+        gort.go(writer)
+    t0 = time.monotonic()
+    got = sorted(out.recv() for _ in range(50))
+    assert got == [(i, b"v%d" % i) for i in range(50)], got
+    assert time.monotonic() - t0 < 50 * 0.2 / 4
+    for r, w in pipes:
+        os.close(r); os.close(w)
+
+    big = bytes(range(256)) * 4096
+    r, w = os.pipe()
+    def drain():
+        chunks = []
+        while data := os.read(r, 65536):
+            chunks.append(data)
+        out.send(b"".join(chunks))
+    gort.go(drain)
+    assert os.write(w, big) == len(big)
+    os.close(w)
+    assert out.recv() == big
+    os.close(r)
+
+    path = os.path.join(os.getcwd(), "regular")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    assert os.write(fd, b"file") == 4
+    os.lseek(fd, 0, 0)
+    assert os.read(fd, 10) == b"file" and os.read(fd, 10) == b""
+    os.close(fd)
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    try:
+        os.read(r, 1)
+    except BlockingIOError:
+        pass
+    else:
+        raise AssertionError("a non-blocking read parked")
+    os.close(r); os.close(w)
+    for call in (lambda: os.read(r, 1), lambda: os.write(w, b"x")):
+        try:
+            call()
+        except OSError as e:
+            assert e.errno == 9 and e.strerror == "Bad file descriptor", e
+        else:
+            raise AssertionError("no EBADF")
+    poller_idle()
+    print("OK")
+
+assert gort.monkey.is_patched("os") and gort.monkey.patch_os() is False
+before = open_fds()
+gort.run(prog, procs=PROCS)
+assert open_fds() == before
+r, w = os.pipe()                      # outside goroutines: the originals
+assert os.write(w, b"out") == 3 and os.read(r, 10) == b"out"
+os.close(r); os.close(w)
+"""
+    assert run(tmp_path, body, procs).strip() == "OK"
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_subprocess_run_in_100_goroutines(tmp_path: Path, procs: str) -> None:
+    """100 goroutines each run a child that sleeps 0.2 s and writes to
+    stdout and stderr (capture_output), then one with a single pipe, then
+    one fed through stdin: every output right, all in far less than the
+    sequential 20 s, no zombie and no descriptor left."""
+    body = """
+import subprocess
+
+def prog():
+    out = gort.Chan(100)
+    def one(i):
+        p = subprocess.run(["sh", "-c", f"sleep 0.2; echo {i}; echo e{i} >&2; exit {i % 3}"],
+                           capture_output=True, text=True)
+        q = subprocess.run(["echo", str(i)], stdout=subprocess.PIPE)
+        c = subprocess.run(["cat"], input=b"in%d" % i, stdout=subprocess.PIPE)
+        out.send((i, p.stdout, p.stderr, p.returncode, q.stdout, c.stdout))
+    t0 = time.monotonic()
+    for i in range(100):
+        gort.go(one, i)
+    got = sorted(out.recv() for _ in range(100))
+    elapsed = time.monotonic() - t0
+    want = [(i, f"{i}\\n", f"e{i}\\n", i % 3, b"%d\\n" % i, b"in%d" % i) for i in range(100)]
+    assert got == want, got[:3]
+    assert elapsed < 100 * 0.2 / 4, elapsed
+    poller_idle()
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass                                  # no child left, zombie or not
+    else:
+        raise AssertionError("a child is left")
+    print("OK")
+
+assert gort.monkey.is_patched("subprocess") and gort.monkey.patch_subprocess() is False
+before = open_fds()
+gort.run(prog, procs=PROCS)
+assert open_fds() == before, (before, open_fds())
+"""
+    assert run(tmp_path, body, procs).strip() == "OK"
+
+
+def test_subprocess_timeouts_and_outside_goroutines(tmp_path: Path) -> None:
+    """wait(timeout) and run(timeout) end in TimeoutExpired with the
+    standard library's message while other goroutines keep running (a
+    ticker counts on the only P); run kills the child it timed out; the
+    originals run before gort.run and on a plain thread."""
+    body = """
+import subprocess
+
+def prog():
+    ticks = []
+    stop = gort.Chan()
+    def ticker():
+        while True:
+            i, ok = gort.select(stop.recv, gort.after(0.01).recv)
+            if i == 0:
+                return
+            ticks.append(1)
+    gort.go(ticker)
+    p = subprocess.Popen(["sleep", "5"])
+    try:
+        p.wait(timeout=0.3)
+    except subprocess.TimeoutExpired as e:
+        assert str(e) == "Command '['sleep', '5']' timed out after 0.3 seconds", str(e)
+    else:
+        raise AssertionError("no TimeoutExpired")
+    assert len(ticks) >= 5, len(ticks)       # the P ran the ticker meanwhile
+    p.kill()
+    assert p.wait() == -9 and p.returncode == -9
+    t0 = time.monotonic()
+    try:
+        subprocess.run(["sh", "-c", "echo partial; sleep 5"], stdout=subprocess.PIPE, timeout=0.3)
+    except subprocess.TimeoutExpired as e:
+        assert e.timeout == 0.3 and e.output == b"partial\\n", (e.timeout, e.output)
+    else:
+        raise AssertionError("no TimeoutExpired")
+    assert time.monotonic() - t0 < 4
+    assert gort.syscall(subprocess.check_output, ["echo", "helper"]) == b"helper\\n"
+    stop.close()
+    poller_idle()
+    print("OK")
+
+assert subprocess.check_output(["echo", "before"]) == b"before\\n"
+before = open_fds()
+gort.run(prog, procs=PROCS)
+assert open_fds() == before
+assert subprocess.run(["cat"], input=b"after", capture_output=True).stdout == b"after"
+"""
+    assert run(tmp_path, body).strip() == "OK"

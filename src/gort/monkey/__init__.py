@@ -19,6 +19,9 @@ versions that park the calling goroutine instead of blocking its M:
   Semaphore, Barrier, RLock and queue.Queue are built on them); get_ident,
   current_thread and local are per goroutine. ``queue.SimpleQueue`` and
   ThreadPoolExecutor's worker loop follow (_queue.py, _futures.py).
+* ``os.read``/``os.write`` park on a blocking descriptor that is not ready;
+  ``subprocess.Popen.wait`` parks on a pidfd and ``communicate`` on the
+  poller (``run`` and friends with them).
 
 Invariant: outside a running gort goroutine (before or after ``gort.run``,
 on a plain thread) every patched object behaves exactly as the original:
@@ -38,10 +41,12 @@ from collections.abc import Callable
 
 from ._core import MonkeyWarning, _originals, in_goroutine, offload
 from ._futures import patch_futures
+from ._os import patch_os
 from ._psycopg import patch_psycopg
 from ._queue import patch_queue
 from ._select import patch_select, patch_selectors
 from ._socket import patch_socket, socket
+from ._subprocess import patch_subprocess
 from ._threading import patch_thread
 from ._time import patch_time
 
@@ -52,11 +57,13 @@ __all__ = [
     "offload",
     "patch_all",
     "patch_futures",
+    "patch_os",
     "patch_psycopg",
     "patch_queue",
     "patch_select",
     "patch_selectors",
     "patch_socket",
+    "patch_subprocess",
     "patch_thread",
     "patch_time",
     "socket",
@@ -69,6 +76,8 @@ _PATCHERS: dict[str, Callable[[], bool]] = {
     "time": patch_time,
     "select": patch_select,
     "selectors": patch_selectors,
+    "os": patch_os,
+    "subprocess": patch_subprocess,
     "psycopg": patch_psycopg,
     "threading": patch_thread,
     "queue": patch_queue,

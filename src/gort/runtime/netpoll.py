@@ -430,7 +430,7 @@ class _AnyWait(TimerState):
 _LEVEL = (_select_mod.POLLIN, _select_mod.POLLOUT)  # by mode
 
 
-def _level_ready(fds: dict[int, int]) -> bool:
+def level_ready(fds: dict[int, int]) -> bool:
     """Whether any fd is ready now for its modes (bit 1 << mode), asked of
     the kernel without waiting: poll(2) reports errors, hang-ups and closed
     descriptors as ready too, so the caller's own call sees them."""
@@ -510,7 +510,7 @@ def _enqueue_any(
         pds.append(pd)
         if pd.closing:
             return False  # its owner is closing it: the caller's call will tell
-    if _level_ready(fds):
+    if level_ready(fds):
         return False
     be = p.backend
     for pd in pds:
