@@ -403,3 +403,157 @@ assert open_fds() == before
 assert subprocess.run(["cat"], input=b"after", capture_output=True).stdout == b"after"
 """
     assert run(tmp_path, body).strip() == "OK"
+
+
+TLS_PRELUDE = """
+import ssl, trustme
+ca = trustme.CA()
+cert = ca.issue_cert("localhost")
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+cert.configure_cert(sctx)
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ca.configure_trust(cctx)
+
+def tls_client(port, payload):
+    with cctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                          server_hostname="localhost") as s:
+        assert isinstance(s, ssl.SSLSocket) and s.version().startswith("TLS")
+        s.sendall(payload)
+        return s.makefile("rb").readline()
+"""
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_tls_clients_and_server_on_goroutines(tmp_path: Path, procs: str) -> None:
+    """A TLS server goroutine (wrap_socket on each accepted socket, handler
+    holding each request 0.2 s) and 50 TLS client goroutines: every echo
+    right, all in far less than 50 x 0.2 s; ssl was imported before
+    patching (gort imports it), so the patched class is the context's."""
+    body = (
+        TLS_PRELUDE
+        + """
+N = 50
+
+def prog():
+    ln = socket.socket()
+    ln.bind(("127.0.0.1", 0))
+    ln.listen(128)
+    port = ln.getsockname()[1]
+    def handle(conn):
+        with sctx.wrap_socket(conn, server_side=True) as t:
+            line = t.makefile("rb").readline()
+            time.sleep(0.2)
+            t.sendall(line.upper())
+    def serve():
+        for _ in range(N):
+            conn, _ = ln.accept()
+            gort.go(handle, conn)
+    gort.go(serve)
+    out = gort.Chan(N)
+    t0 = time.monotonic()
+    for i in range(N):
+        gort.go(lambda i=i: out.send(tls_client(port, b"hello %d\\n" % i)))
+    got = sorted(out.recv() for _ in range(N))
+    elapsed = time.monotonic() - t0
+    assert got == sorted(b"HELLO %d\\n" % i for i in range(N)), got[:3]
+    assert elapsed < N * 0.2 / 4, elapsed
+    ln.close()
+    print("OK")
+
+assert gort.monkey.is_patched("ssl") and gort.monkey.patch_ssl() is False
+assert ssl.SSLContext.sslsocket_class is gort.monkey.SSLSocket
+before = open_fds()
+gort.run(prog, procs=PROCS)
+assert open_fds() == before
+"""
+    )
+    assert run(tmp_path, body, procs).strip() == "OK"
+
+
+def test_tls_timeouts_unwrap_and_outside_goroutines(tmp_path: Path) -> None:
+    """A handshake against a peer that never speaks TLS and a read nobody
+    answers end at the socket's timeout in the standard library's words,
+    while a ticker goroutine keeps the only P; unwrap returns to plain TCP
+    on both sides; before gort.run, the same client against a server on
+    a plain thread runs the original blocking calls."""
+    body = (
+        TLS_PRELUDE
+        + """
+def prog():
+    ticks = []
+    stop = gort.Chan()
+    def ticker():
+        while gort.select(stop.recv, gort.after(0.01).recv)[0] == 1:
+            ticks.append(1)
+    gort.go(ticker)
+
+    ln = socket.socket()
+    ln.bind(("127.0.0.1", 0))
+    ln.listen(8)
+    port = ln.getsockname()[1]
+    mute = []
+    gort.go(lambda: mute.append(ln.accept()[0]))          # accepts, never speaks
+    raw = socket.create_connection(("127.0.0.1", port))
+    raw.settimeout(0.3)
+    try:
+        cctx.wrap_socket(raw, server_hostname="localhost")
+    except TimeoutError as e:
+        assert str(e) == "The handshake operation timed out", str(e)
+    else:
+        raise AssertionError("handshake did not time out")
+    assert len(ticks) >= 5, len(ticks)
+
+    # A TLS server that answers the handshake, then nothing, then unwraps.
+    go_on = gort.Chan()
+    def server():
+        conn, _ = ln.accept()
+        t = sctx.wrap_socket(conn, server_side=True)
+        go_on.recv()
+        plain = t.unwrap()
+        assert plain.recv(5) == b"plain"
+        plain.sendall(b"PLAIN")
+        plain.close()
+    gort.go(server)
+    s = cctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    s.settimeout(0.3)
+    try:
+        s.recv(10)
+    except TimeoutError as e:
+        assert str(e) == "The read operation timed out", str(e)
+    else:
+        raise AssertionError("read did not time out")
+    s.settimeout(10)
+    go_on.send(None)
+    plain = s.unwrap()
+    plain.sendall(b"plain")
+    assert plain.recv(5) == b"PLAIN"
+    plain.close()
+    for c in mute:
+        c.close()
+    ln.close()
+    stop.close()
+    poller_idle()
+    print("OK")
+
+def outside():
+    # The originals, the server on a plain thread: before the run.
+    ln = socket.socket()
+    ln.bind(("127.0.0.1", 0))
+    ln.listen(8)
+    def serve():
+        conn, _ = ln.accept()
+        with sctx.wrap_socket(conn, server_side=True) as t:
+            t.sendall(t.makefile("rb").readline().upper())
+    th = threading.Thread(target=serve)
+    th.start()
+    assert tls_client(ln.getsockname()[1], b"outside\\n") == b"OUTSIDE\\n"
+    th.join()
+    ln.close()
+
+outside()
+before = open_fds()
+gort.run(prog, procs=PROCS)
+assert open_fds() == before
+"""
+    )
+    assert run(tmp_path, body).strip() == "OK"

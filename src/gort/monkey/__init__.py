@@ -19,6 +19,9 @@ versions that park the calling goroutine instead of blocking its M:
   Semaphore, Barrier, RLock and queue.Queue are built on them); get_ident,
   current_thread and local are per goroutine. ``queue.SimpleQueue`` and
   ThreadPoolExecutor's worker loop follow (_queue.py, _futures.py).
+* ``ssl``: ``SSLContext.wrap_socket`` builds ``SSLSocket`` (a subclass of
+  ssl's class and the patched socket) whose TLS calls park on WANT_READ /
+  WANT_WRITE.
 * ``os.read``/``os.write`` park on a blocking descriptor that is not ready;
   ``subprocess.Popen.wait`` parks on a pidfd and ``communicate`` on the
   poller (``run`` and friends with them).
@@ -46,12 +49,14 @@ from ._psycopg import patch_psycopg
 from ._queue import patch_queue
 from ._select import patch_select, patch_selectors
 from ._socket import patch_socket, socket
+from ._ssl import SSLSocket, patch_ssl
 from ._subprocess import patch_subprocess
 from ._threading import patch_thread
 from ._time import patch_time
 
 __all__ = [
     "MonkeyWarning",
+    "SSLSocket",
     "in_goroutine",
     "is_patched",
     "offload",
@@ -63,6 +68,7 @@ __all__ = [
     "patch_select",
     "patch_selectors",
     "patch_socket",
+    "patch_ssl",
     "patch_subprocess",
     "patch_thread",
     "patch_time",
@@ -73,6 +79,7 @@ __all__ = [
 # when its module was already patched (patching twice is a no-op).
 _PATCHERS: dict[str, Callable[[], bool]] = {
     "socket": patch_socket,
+    "ssl": patch_ssl,
     "time": patch_time,
     "select": patch_select,
     "selectors": patch_selectors,
