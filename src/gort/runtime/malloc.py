@@ -26,12 +26,15 @@ change, a count and an ``append``: no object is made, no view sliced.
 that is handed out again must not be reachable from code that kept it
 after freeing it, or that code's second free (or use) would hit the new
 owner's buffer. So allocation hands out a queued Buffer only if the queue
-held the last reference to it (``sys.getrefcount``); a Buffer that
-something still references stays freed for good, and the slot gets a new
-Buffer object instead (which is what a generation stamp per handle did,
-paid for only when a reference is actually kept). The queues are FIFO, so
-that the variable that held a Buffer usually lets go of it before it comes
-round again.
+held the last reference to it (``sys.getrefcount``, calibrated at
+import); a Buffer that something still references stays freed, and the
+slot is handed out through another object: its alternate (``_alt``) if
+nothing references that one, else a new object (which is what a
+generation stamp per handle did, paid for only when a reference is
+actually kept). The usual holder is the variable that held the last
+buffer (``with conn.read_buffer(n) as buf`` in a loop), so a slot's two
+objects take turns. The queues are FIFO, so that such a variable has
+usually let go of a Buffer before it comes round again.
 
 **Which mcache.** Finding the current P (``getcurrent().gp.p.mcache``)
 would cost as much as the rest of the fast path, so the fast path pops
@@ -39,8 +42,9 @@ from ``_fast``: the mcache lists of P0 while the program has one P, and of
 ``mcache0`` outside a run. With more Ps ``_fast`` is None and each
 allocation finds its P's mcache (``_alloc_slow``). Another thread that
 allocates through ``_fast`` meanwhile (a helper M in a syscall, a thread
-of the program's own) only pops: that is atomic, and only the owner
-refills (see mcache.py).
+of the program's own) only pops: loading a queue and popping it is one
+step for other threads (CPython 3.11 has no thread switch between them),
+and only the owner refills (see mcache.py).
 
 A Buffer that is dropped without ``free()`` is freed through its finalizer
 (queued, see mfinal.py) and counted in ``mem_stats().finalizer_frees``: a
