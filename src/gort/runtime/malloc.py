@@ -39,8 +39,11 @@ usually let go of a Buffer before it comes round again.
 **Which mcache.** Finding the current P (``getcurrent().gp.p.mcache``)
 would cost as much as the rest of the fast path, so the fast path pops
 from ``_fast``: the mcache lists of P0 while the program has one P, and of
-``mcache0`` outside a run. With more Ps ``_fast`` is None and each
-allocation finds its P's mcache (``_alloc_slow``). Another thread that
+``mcache0`` outside a run. With more Ps ``_fast`` is None and the fast
+path takes the lists of the thread's P from a thread-local (``_m``; a P's
+M is one thread for its whole life), set by the first allocation on that
+M; a cache released since has only empty queues, so the next allocation
+falls to ``_alloc_slow`` and finds the P's new one. Another thread that
 allocates through ``_fast`` meanwhile (a helper M in a syscall, a thread
 of the program's own) only pops: loading a queue and popping it is one
 step for other threads (CPython 3.11 has no thread switch between them),
@@ -61,6 +64,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import threading
 from collections import deque
 from types import TracebackType
 from typing import Any, NoReturn
@@ -246,11 +250,18 @@ _RC_LOCAL, _RC_PASSED, _RC_CALLER, _RC_ALT = _rc_calibrate()
 _fast: list[deque[Buffer]] | None = mcache0.lists  # see the module's docstring
 
 
+class _MLocal(threading.local):
+    lists: list[deque[Buffer]]  # the mcache lists of this thread's P, with several Ps
+
+
+_m = _MLocal()
+
+
 def alloc(n: int, zero: bool = False) -> Buffer:
     """A Buffer of n bytes (gort.alloc). Not zeroed unless zero is true."""
     try:
-        b = _fast[_class_of[n]].popleft() if n <= MAX_SMALL_SIZE else None  # type: ignore[index]
-    except (IndexError, TypeError):  # none queued, no _fast, or a bad n
+        b = (_fast or _m.lists)[_class_of[n]].popleft() if n <= MAX_SMALL_SIZE else None
+    except (IndexError, TypeError, AttributeError):  # none queued, no mcache yet, or a bad n
         return _alloc_slow(n, zero)
     if b is None:
         return _alloc_large(n, zero)
@@ -358,7 +369,11 @@ def _alloc_slow(n: int, zero: bool) -> Buffer:
     mc = pp.mcache
     if mc is None:
         mc = pp.mcache = MCache()
-    _fast = mc.lists if sched.gomaxprocs == 1 and pp is sched.allp[0] else None
+    if sched.gomaxprocs == 1 and pp is sched.allp[0]:
+        _fast = mc.lists
+    else:
+        _fast = None
+        _m.lists = mc.lists  # this thread is pp's M for good
     return _take(nextfree(mc, sc), n, zero)
 
 
