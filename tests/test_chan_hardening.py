@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import math
+import queue
 import random
 import statistics
 import threading
@@ -131,6 +132,144 @@ def test_blocking_from_a_foreign_thread_is_refused() -> None:
         return out[0]
 
     assert "called outside a goroutine" in gort.run(main)
+
+
+def test_foreign_thread_operations_run_on_an_m(procs: int) -> None:
+    """send, recv, recv2, close and select from a thread that is not an M: results, errors."""
+
+    def main() -> list[object]:
+        ch, done, out = gort.chan(2), gort.chan(), []
+
+        def foreign() -> None:
+            ch.send(1)
+            out.append(gort.select((ch.send, 2), gort.default))
+            out.append(gort.select((ch.send, 3), gort.default))  # full: the default
+            out.append((ch.recv(), ch.recv2()))
+            out.append(gort.select(ch.recv, gort.default))  # empty: the default
+            for call in (ch.recv, lambda: gort.select(ch.recv)):
+                _catch(out, call)  # would block
+            ch.close()
+            out.append((ch.recv2(), list(ch)))
+            for call in (lambda: ch.send(4), ch.close):
+                try:
+                    call()
+                except gort.Panic as e:
+                    out.append(str(e))
+            done.close()
+
+        t = threading.Thread(target=foreign)
+        t.start()
+        gort.syscall(t.join, 10)
+        done.recv()
+        return out
+
+    assert gort.run(main, procs=procs) == [
+        (0, None),
+        (1, None),
+        (1, (2, True)),
+        (1, None),
+        "gort.chan.recv called outside a goroutine (is gort.run active on this thread?)",
+        "gort.select called outside a goroutine (is gort.run active on this thread?)",
+        ((None, False), []),
+        "send on closed channel",
+        "close of closed channel",
+    ]
+
+
+def test_a_goroutine_waiting_for_a_live_foreign_thread_is_no_deadlock(procs: int) -> None:
+    """Once a thread has used channels, a goroutine blocked on what it will send next
+    (nothing else to wake the run) waits for it instead of a false deadlock."""
+
+    def main() -> list[object]:
+        ch, first = gort.chan(), threading.Event()
+
+        def foreign() -> None:
+            gort.select((ch.send, 0), gort.default)  # registers the thread; nobody waits yet
+            first.set()
+            time.sleep(0.2)
+            for i in (1, 2):
+                while gort.select((ch.send, i), gort.default)[0] == 1:
+                    time.sleep(0.001)
+
+        t = threading.Thread(target=foreign)
+        t.start()
+        gort.syscall(first.wait, 10)
+        got = [ch.recv(), ch.recv()]  # all Ms idle meanwhile
+        gort.syscall(t.join, 10)
+        return got
+
+    assert gort.run(main, procs=procs) == [1, 2]
+
+
+def test_foreign_sends_to_a_parking_receiver_lose_no_wakeup(procs: int, fast_switch: None) -> None:
+    """The race of ready()'s one-M path (it read ``m.parked`` before queueing the G, so
+    the M could park in between and sleep on it): each of N hand-offs from a foreign
+    thread to a receiver that parks each time must wake it, not its 2 s timeout.
+    Before the fix about one run in two lost a wake-up (or corrupted a select) here."""
+    n = 2000
+
+    def main() -> tuple[int, list[int]]:
+        ch, ack = gort.chan(1), queue.SimpleQueue[None]()
+
+        def foreign() -> None:
+            for i in range(n):
+                ch.send(i)
+                ack.get(timeout=10)
+
+        t = threading.Thread(target=foreign)
+        t.start()
+        late, got = 0, []
+        for _ in range(n):
+            k, v = gort.select(ch.recv, gort.after(2).recv)
+            if k == 1:
+                late += 1
+                break
+            got.append(v)
+            ack.put(None)
+        gort.syscall(t.join, 10)
+        return late, got
+
+    assert gort.run(main, procs=procs) == (0, list(range(n)))
+
+
+def test_foreign_thread_races_busy_goroutines_on_one_channel(procs: int, fast_switch: None) -> None:
+    """A foreign thread and a goroutine send into one buffered channel at once while
+    another goroutine receives: with one M too, every value arrives exactly once and the
+    buffer never holds more than its capacity."""
+    n = 1500
+
+    def main() -> tuple[list[int], int]:
+        ch, done = gort.chan(4), gort.chan()
+        seen: list[int] = []
+        most = 0
+
+        def receiver() -> None:
+            nonlocal most
+            for v in ch:
+                most = max(most, len(ch))
+                seen.append(v)
+            done.close()
+
+        def foreign() -> None:
+            for i in range(n):
+                while gort.select((ch.send, -i - 1), gort.default)[0] == 1:
+                    time.sleep(0)
+
+        gort.go(receiver)
+        t = threading.Thread(target=foreign)
+        t.start()
+        for i in range(n):
+            ch.send(i)
+        gort.syscall(t.join, 30)
+        ch.close()
+        done.recv()
+        return seen, most
+
+    seen, most = gort.run(main, procs=procs)
+    assert sorted(seen) == sorted([*range(n), *range(-n, 0)])
+    assert [v for v in seen if v >= 0] == list(range(n))  # each sender's values in order
+    assert [v for v in seen if v < 0] == list(range(-1, -n - 1, -1))
+    assert most <= 4
 
 
 def _catch(out: list[str], fn: Callable[[], object]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from gort.runtime import proc
-from gort.runtime.runtime2 import RUNQ_SIZE, G, GStack, P, sched
+from gort.runtime.runtime2 import M0LOCK, RUNQ_SIZE, G, GStack, P, sched
 
 
 def _g(goid: int) -> G:
@@ -19,12 +19,14 @@ def _g(goid: int) -> G:
 
 @pytest.fixture
 def fresh_sched() -> Iterator[None]:
-    """A scheduler with two Ps and no program running (restored afterwards)."""
+    """A scheduler with two Ps and no program running (restored afterwards); the test's
+    thread plays M0 (it holds M0LOCK, as run's thread does)."""
     assert not sched.running
     sched.__init__()  # type: ignore[misc]
     sched.allp = [P(0), P(1)]
     sched.gomaxprocs = 2
-    yield
+    with M0LOCK:
+        yield
     sched.__init__()  # type: ignore[misc]
 
 

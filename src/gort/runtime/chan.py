@@ -24,6 +24,14 @@ is safe.
 
 Readying a G is done after the lock is released (chan.go: "do not ready a G
 while holding this lock"); the value is stored in the sudog before.
+
+Threads that are not Ms: during a run, an operation of another thread is
+handed to a goroutine (cgocall.py), so whatever changes a channel runs on an
+M. The test (``notm``) comes before the first change: in the general path
+at ``_lockop``; with one M on each branch that changes something (a park
+needs the current goroutine anyway, and parking fails on another thread),
+so a ping-pong hand-off or a buffered send pays one ``m0owned()``
+and a park nothing.
 """
 
 from __future__ import annotations
@@ -37,9 +45,10 @@ from typing import Any, cast
 
 from greenlet import getcurrent
 
+from . import cgocall as _cgo
 from . import trace as _trace
 from .panic import Panic, outside
-from .proc import gopark, inject, preemptcheck, ready, runqput, schedule
+from .proc import gopark, preemptcheck, ready, runqput, schedule
 from .runtime2 import (
     G_RUNNABLE,
     G_WAITING,
@@ -49,6 +58,7 @@ from .runtime2 import (
     WAIT_CHAN_SEND_NIL,
     G,
     Sudog,
+    m0owned,
     sched,
 )
 
@@ -155,10 +165,24 @@ def unpark(c: Chan, send: bool, sg: Sudog) -> None:
     sg.elem = None
 
 
-def _lockop(c: Chan) -> None:
-    """The general path's entry: a preemption point, then c's lock."""
+def notm() -> bool:
+    """During a run, the caller is a thread that is not an M: its channel
+    operations go through cgocall. With one M that is any thread but M0's;
+    with several (or a preemption mark), any thread not running a goroutine
+    (no channel operation runs on an M's g0)."""
+    if m0owned() or not sched.running:
+        return False
+    return not sched.multi or getattr(getcurrent(), "gp", None) is None
+
+
+def _lockop(c: Chan) -> bool:
+    """The general path's entry: a preemption point, then c's lock. False,
+    with nothing locked, for a thread that is not an M (see notm)."""
+    if notm():
+        return False
     preemptcheck()
     lockof(c).acquire()
+    return True
 
 
 def _winselect(sg: Sudog, q: deque[Sudog]) -> Sudog | None:
@@ -244,10 +268,12 @@ class Chan:
     def send(self, v: Any) -> None:
         """Send v; blocks until a receiver takes it or the buffer has room."""
         locking = sched.multi
-        if locking:
-            _lockop(self)
+        if locking and not _lockop(self):
+            return _cgo.chansend(self, v)
         recvq = self.recvq
         if recvq:  # a receiver waits, so the channel is open (close wakes them all)
+            if not locking and not m0owned() and sched.running:
+                return _cgo.chansend(self, v)  # a thread that is not an M (notm)
             sg: Sudog | None = recvq.popleft()
             if sg.token is not None:  # type: ignore[union-attr]
                 sg = _winselect(sg, recvq)  # type: ignore[arg-type]
@@ -259,15 +285,12 @@ class Chan:
                     ready(sg.g)
                     return
                 # ready(sg.g), inlined on the hot path of a hand-off: with one
-                # M, sg.g's home is this P and it goes to runnext...
+                # M, sg.g's home is this P (the caller's) and it goes to runnext.
                 gp = sg.g
                 if sched.tracing:
                     _trace.unblock(gp)
                 gp.status = G_RUNNABLE
                 pp = gp.p
-                if pp.m.parked:  # ...unless the caller is not that M (B5)
-                    inject(pp, gp)
-                    return
                 old = pp.runnext
                 pp.runnext = gp
                 if old is not None:
@@ -275,6 +298,8 @@ class Chan:
                 return
         buf = self.buf
         if len(buf) < self.dataqsiz:  # never once closed: dataqsiz is -1
+            if not locking and not m0owned() and sched.running:
+                return _cgo.chansend(self, v)  # a thread that is not an M (notm)
             try:
                 buf.append(v)
             except AttributeError:  # the first buffered value: make the deque
@@ -320,11 +345,13 @@ class Chan:
         (``_ok`` is recv2's switch: it keeps the hot path to one call.)
         """
         locking = sched.multi
-        if locking:
-            _lockop(self)
+        if locking and not _lockop(self):
+            return _cgo.chanrecv(self, _ok)
         buf = self.buf
         sendq = self.sendq
         if buf:
+            if not locking and not m0owned() and sched.running:
+                return _cgo.chanrecv(self, _ok)  # a thread that is not an M (notm)
             v = buf.popleft()
             if sendq:
                 # The buffer was full: the first sender's value joins the tail.
@@ -341,6 +368,8 @@ class Chan:
                 self.lock.release()  # type: ignore[union-attr]
             return (v, True) if _ok else v
         if sendq:
+            if not locking and not m0owned() and sched.running:
+                return _cgo.chanrecv(self, _ok)  # a thread that is not an M (notm)
             sg = sendq.popleft()
             if sg.token is not None:
                 sg = _winselect(sg, sendq)
@@ -357,9 +386,6 @@ class Chan:
                     _trace.unblock(gp)
                 gp.status = G_RUNNABLE
                 pp = gp.p
-                if pp.m.parked:
-                    inject(pp, gp)
-                    return (v, True) if _ok else v
                 old = pp.runnext
                 pp.runnext = gp
                 if old is not None:
@@ -416,8 +442,9 @@ class Chan:
         buf = self.buf
         sendq = self.sendq
         recv = self.recv
+        direct = not notm()  # a thread that is not an M receives through cgocall
         while True:
-            if buf and not sendq and not sched.multi:
+            if buf and not sendq and direct and not sched.multi:
                 yield buf.popleft()
                 continue
             v, ok = recv(True)
@@ -429,7 +456,10 @@ class Chan:
         """Close the channel: every waiting receiver and sender wakes."""
         locking = sched.multi
         if locking:
-            _lockop(self)
+            if not _lockop(self):
+                return _cgo.chanclose(self)
+        elif notm():
+            return _cgo.chanclose(self)
         if self.closed:
             if locking:
                 self.lock.release()  # type: ignore[union-attr]

@@ -62,9 +62,12 @@ from .runtime2 import (
     GStack,
     M,
     P,
+    m0owned,
     sched,
 )
 from .traceback import dump_all, format_panic
+
+_get_ident = threading.get_ident
 
 GFREE_MAX = 4096  # idle greenlets a P keeps (about 6 KB each); more are let die
 
@@ -197,26 +200,25 @@ def notewakeup(m: M) -> None:
 def ready(gp: G) -> None:
     """goready: gp (waiting) becomes runnable on its home P.
 
-    Called on an M's thread. On gp's home thread gp goes to runnext, so a
-    ping-pong pair runs back to back; from another M it is injected.
-    (Timers ready with time.readytimer.)
-
-    A thread that is not an M (B5) is recognised where that costs nothing
-    measurable: with several Ms by its thread id, as any other M; with one
-    M when that M sleeps (``m.parked``: M0 cannot be running this code).
-    Either way gp is injected and its M woken. See docs/api.md, "Calls
-    that need a goroutine", for what stays unsupported.
+    On gp's home thread gp goes to runnext, so a ping-pong pair runs back
+    to back; from any other thread it is injected (queued, *then* its M
+    woken if it sleeps: the "delicate dance"). The test is by thread id,
+    with one M too (``m0owned``): testing ``m.parked`` instead (as this did) reads it
+    before queueing, so an M that parks in between sleeps on a G it never
+    sees. Channel operations of threads that are not Ms no longer get here
+    (cgocall.py); the test keeps any other caller safe. (Timers ready with
+    time.readytimer.)
     """
     if sched.tracing:
         _trace.unblock(gp)
     gp.status = G_RUNNABLE
     pp = gp.p
-    m = pp.m
     if sched.multi:
-        if m is None or m.ident != threading.get_ident():
+        m = pp.m
+        if m is None or m.ident != _get_ident():
             inject(pp, gp)
             return
-    elif m is not None and m.parked:
+    elif not m0owned():  # the only M is M0
         inject(pp, gp)
         return
     old = pp.runnext
@@ -1051,6 +1053,8 @@ def checkdead() -> None:
         return  # a notified signal can still wake a goroutine (Go: signal_recv's M)
     if any(f() for f in sched.may_wake):
         return
+    if any(t.is_alive() for t in list(sched.cgothreads.values())):
+        return  # a thread that is not an M may send again (Go: cgo's extra M)
     if sched.allgs:
         msg = "all goroutines are asleep - deadlock!"
     else:

@@ -289,6 +289,16 @@ def _no_waiters() -> bool:
 
 _generations = itertools.count(1)
 
+# Held by M0's thread from run's start to the end of teardown. While
+# ``sched.multi`` is false M0 is the only M, so a channel operation on a
+# thread that does not own it comes from a thread that is not an M
+# (cgocall.py). ``m0owned()`` (the lock's bound ``_is_owned``) is the
+# cheapest "which thread is this" CPython offers: it allocates nothing, about
+# 280 instructions a test in place against 800 for ``threading.get_ident()
+# != ident`` (callgrind, CPython 3.11).
+M0LOCK = threading.RLock()
+m0owned: Callable[[], bool] = M0LOCK._is_owned  # type: ignore[attr-defined]
+
 
 class Sched:
     """Global scheduler state (runtime2.go schedt)."""
@@ -328,6 +338,11 @@ class Sched:
         self.exit_value: Any = None
         self.starttime = 0.0
         self.m0: M | None = None
+        # Threads that are not Ms and made channel operations in this run
+        # (cgocall.py; each adds itself, a single dict store). While one of
+        # them lives it may wake a goroutine: checkdead reports no deadlock,
+        # as Go counts the extra M a cgo callback holds.
+        self.cgothreads: dict[int, threading.Thread] = {}
         self.sysmon: Any = None
         self.syscalls: Any = None
         self.debug: Any = None

@@ -24,7 +24,8 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from .chan import Chan, bufput, dequeue, enqueue, lockof, nilchan, unqueue
+from . import cgocall as _cgo
+from .chan import Chan, bufput, dequeue, enqueue, lockof, nilchan, notm, unqueue
 from .panic import Panic, outside
 from .proc import gopark, preemptcheck, ready, schedule
 from .runtime2 import G_WAITING, WAIT_SELECT, WAIT_SELECT_NO_CASES, G, Sudog, sched
@@ -165,6 +166,8 @@ def _try_case(c: Chan, kind: int, value: Any) -> tuple[bool, Any, Sudog | None]:
 def select(*cases: Any) -> tuple[int, Any]:
     """Go's select: ``(index of the chosen case, its value)``."""
     scases, dflt = _parse(cases)
+    if notm():
+        return _cgo.selectgo(cases, dflt >= 0)  # a thread that is not an M
     if not scases:
         if dflt >= 0:
             return dflt, None

@@ -46,7 +46,7 @@ from .proc import (
     startm,
     unwind_goroutines,
 )
-from .runtime2 import P_RUNNING, WAIT_PANIC, M, P, sched
+from .runtime2 import M0LOCK, P_RUNNING, WAIT_PANIC, M, P, sched
 from .sigqueue import initsig
 from .syscall import SyscallPool
 from .sysmon import Sysmon
@@ -73,6 +73,7 @@ def run(
     m0 = sched.allm[0]
     pp0 = sched.allp[0]
     pp0.runq.append(newproc1(_runtime_main, (main, args), {}))
+    M0LOCK.acquire()  # this thread is M0 (released by teardown)
     try:
         mstart(m0)
     finally:
@@ -199,6 +200,7 @@ def teardown(m0: M) -> None:
         # preemption check that sees sched.exiting.
         sched.multi = False
         sched.running = False
+        M0LOCK.release()
 
 
 def _run_hooks(hooks: list[Callable[[], None]]) -> None:
