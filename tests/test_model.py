@@ -13,6 +13,7 @@ then follows the choice.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gort
+from gort.runtime.proc import getg
+from gort.runtime.runtime2 import G_WAITING, sched
 
 MODEL_SETTINGS = settings(
     max_examples=150,
@@ -312,8 +315,11 @@ def blocking_programs(draw: st.DrawFn) -> tuple[list[int], list[Op]]:
     return caps, draw(st.lists(op, max_size=40))
 
 
-def _run_blocking(caps: list[int], ops: list[Op]) -> tuple[dict[int, object], dict[int, object]]:
-    """Run the program; return (what each goroutine got, what the model says it gets)."""
+def _run_blocking(
+    caps: list[int], ops: list[Op], procs: int, ran: Counter[int]
+) -> tuple[dict[int, object], dict[int, object]]:
+    """Run the program; return (what each goroutine got, what the model says it gets).
+    ``ran`` counts the goroutines started on each P."""
     model = [WaitModel(c) for c in caps]
     want: dict[int, object] = {}
 
@@ -354,22 +360,46 @@ def _run_blocking(caps: list[int], ops: list[Op]) -> tuple[dict[int, object], di
     def main() -> dict[int, object]:
         chans = [gort.chan(c) for c in caps]
         report = gort.chan(len(ops) + 1)
+        started: dict[int, int] = {}  # step -> goid of the goroutine it started
+        nstarted = 0
+
+        def go(g: int, body: Callable[[], object]) -> None:
+            nonlocal nstarted
+
+            def run() -> None:
+                gp = getg("model")
+                started[g] = gp.goid
+                ran[gp.p.id] += 1
+                body()
+
+            nstarted += 1
+            gort.go(run)
+
+        def settled(goid: int) -> bool:
+            gp = sched.allgs.get(goid)
+            return gp is None or gp.status == G_WAITING  # done, or blocked in a channel op
 
         def settle() -> None:
-            for _ in range(4):
+            """Wait until every goroutine started so far has finished or blocks (with two
+            Ps they run on P1 too, concurrently with main: yielding is not enough)."""
+            deadline = time.monotonic() + 10
+            while len(started) < nstarted or not all(map(settled, started.values())):
+                assert time.monotonic() < deadline, "a goroutine neither finished nor blocked"
+                if procs > 1:
+                    time.sleep(0.0002)  # blocks this M (not the goroutine): P1 steals
                 gort.gosched()
 
         for g, op in enumerate(ops, 1):  # g: the id of a goroutine this step may start
             kind, i = op[0], op[1]
             m, ch = model[i], chans[i]
             if kind == "go_send" and not m.closed:
-                gort.go(lambda g=g, ch=ch, v=op[2]: (ch.send(v), report.send((g, "sent"))))
+                go(g, lambda g=g, ch=ch, v=op[2]: (ch.send(v), report.send((g, "sent"))))
                 model_send(m, g, op[2])
             elif kind == "send" and not m.closed and (m.receivers or len(m.buf) < m.cap):
                 ch.send(op[2])
                 model_send(m, 0, op[2])
             elif kind == "go_recv":
-                gort.go(lambda g=g, ch=ch: report.send((g, ch.recv2())))
+                go(g, lambda g=g, ch=ch: report.send((g, ch.recv2())))
                 got = model_recv(m)
                 if got is None:
                     m.receivers.append((g, None))
@@ -384,7 +414,7 @@ def _run_blocking(caps: list[int], ops: list[Op]) -> tuple[dict[int, object], di
                     model[k].buf or model[k].senders or model[k].closed for k in (i, j)
                 ):
                     a, b = chans[i], chans[j]
-                    gort.go(lambda g=g, a=a, b=b: report.send((g, gort.select(a.recv2, b.recv2))))
+                    go(g, lambda g=g, a=a, b=b: report.send((g, gort.select(a.recv2, b.recv2))))
                     model[i].receivers.append((g, 0))
                     model[j].receivers.append((g, 1))
             elif kind == "close" and not m.closed and not m.senders:
@@ -401,17 +431,24 @@ def _run_blocking(caps: list[int], ops: list[Op]) -> tuple[dict[int, object], di
             got[k] = v
         return got  # the goroutines still blocked are unwound by the run's end
 
-    got = gort.run(main, procs=1)
+    got = gort.run(main, procs=procs)
     return got, want
 
 
-@MODEL_SETTINGS
-@given(program=blocking_programs())
-def test_blocked_waiters_match_fifo_model(program: tuple[list[int], list[Op]]) -> None:
+def test_blocked_waiters_match_fifo_model(procs: int) -> None:
     """Goroutines blocked in send, recv and select are served first come, first served,
     close wakes every receiver with (None, False), and no value is lost or duplicated.
-    GOMAXPROCS 1: the program settles after each step, so the model knows who waits."""
-    caps, ops = program
-    got, want = _run_blocking(caps, ops)
-    want.pop(0, None)  # main's own sends
-    assert got == want
+    The program settles after each step (every goroutine finished or blocked), so the
+    model knows who waits; with two Ps the goroutines run on both (checked at the end)."""
+    ran: Counter[int] = Counter()
+
+    @MODEL_SETTINGS
+    @given(program=blocking_programs())
+    def check(program: tuple[list[int], list[Op]]) -> None:
+        caps, ops = program
+        got, want = _run_blocking(caps, ops, procs, ran)
+        want.pop(0, None)  # main's own sends
+        assert got == want
+
+    check()
+    assert sorted(ran) == list(range(procs)), f"goroutines started per P: {dict(ran)}"
