@@ -557,3 +557,112 @@ assert open_fds() == before
 """
     )
     assert run(tmp_path, body).strip() == "OK"
+
+
+def test_shared_slot_hand_over_and_adopted_registration(tmp_path: Path) -> None:
+    """A select parked first on a socket's read side times out while a recv
+    is queued behind it on the same side: the recv moves up and still wakes
+    on the next send. A socket made before the run, first waited on by a
+    select (registered for the call), is then adopted by its own recv's
+    registration and stays registered (once) after the select returns."""
+    body = """
+a0, b0 = socket.socketpair()           # made outside the run: not registered
+
+def prog():
+    a, b = socket.socketpair()
+    out = gort.Chan(2)
+    gort.go(lambda: out.send(select.select([b], [], [], 0.2)))
+    gort.sleep(0.05)                    # the select holds the slot first
+    gort.go(lambda: out.send(b.recv(10)))
+    assert out.recv() == ([], [], [])   # timed out, withdrew, the recv moved up
+    a.send(b"after")
+    assert out.recv() == b"after"
+    a.close(); b.close()
+
+    gort.go(lambda: out.send(select.select([b0], [], [], 10)[0] == [b0]))
+    gort.sleep(0.05)
+    assert len(sched.poller.fds) == 1 and sched.poller.fds[b0.fileno()].temp
+    gort.go(lambda: out.send(b0.recv(1)))
+    gort.sleep(0.05)
+    a0.send(b"xy")
+    assert sorted(map(repr, (out.recv(), out.recv()))) == ["True", "b'x'"]
+    assert b0.recv(1) == b"y"
+    assert not sched.poller.fds[b0.fileno()].temp   # b0's own registration, adopted
+    poller_idle(owned=2)                # and a0's, made by its send
+    print("OK")
+
+before = open_fds()
+gort.run(prog, procs=PROCS)
+assert open_fds() == before
+a0.send(b"z"); assert b0.recv(1) == b"z"   # back to a plain blocking socket
+a0.close(); b0.close()
+"""
+    assert run(tmp_path, body).strip() == "OK"
+
+
+def test_select_stress_two_procs_tiny_switch_interval(tmp_path: Path) -> None:
+    """GOMAXPROCS 2, switch interval 1 us: 200 goroutines select/poll over
+    4 shared pipes with timeouts that race the writers' events; every byte
+    written is read exactly once, every wait returns, and nothing stays
+    registered or parked."""
+    body = """
+import random
+sys.setswitchinterval(1e-6)
+ROUNDS = 200
+
+def prog():
+    pipes = [os.pipe() for _ in range(4)]
+    for r, w in pipes:
+        os.set_blocking(r, False)
+    rs = [r for r, w in pipes]
+    got = gort.Chan(ROUNDS)
+    wrote = gort.Chan(ROUNDS)
+    def reader(i):
+        n = 0
+        kind = i % 3
+        for _ in range(3):
+            if kind == 0:
+                ready = select.select(rs, [], [], random.random() / 20)[0]
+            elif kind == 1:
+                po = select.poll()
+                for r in rs:
+                    po.register(r, select.POLLIN)
+                ready = [fd for fd, _ in po.poll(random.random() * 50)]
+            else:
+                with selectors.DefaultSelector() as s:
+                    for r in rs:
+                        s.register(r, selectors.EVENT_READ)
+                    ready = [k.fd for k, _ in s.select(random.random() / 20)]
+            for r in ready:
+                try:
+                    n += len(os.read(r, 1000))
+                except BlockingIOError:
+                    pass                      # another reader took it first
+        got.send(n)
+    def writer(i):
+        time.sleep(random.random() / 20)
+        os.write(pipes[i % 4][1], b"x")
+        wrote.send(1)
+    for i in range(ROUNDS):
+        gort.go(reader, i)
+        gort.go(writer, i)
+    total = sum(got.recv() for _ in range(ROUNDS))
+    for _ in range(ROUNDS):
+        wrote.recv()
+    for r in rs:                               # what no reader was left to take
+        try:
+            total += len(os.read(r, 100000))
+        except BlockingIOError:
+            pass
+    assert total == ROUNDS, total
+    poller_idle()
+    for r, w in pipes:
+        os.close(r); os.close(w)
+    assert len({m for m in sched.allp if m.switches}) == 2   # both Ps ran goroutines
+    print("OK")
+
+before = open_fds()
+gort.run(prog, procs=2)
+assert open_fds() == before
+"""
+    assert run(tmp_path, body, "2").strip() == "OK"
