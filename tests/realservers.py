@@ -225,20 +225,26 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
 
-Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+srv = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+if len(sys.argv) > 3:   # TLS: certificate chain and key files
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
 """
 
 
-def start_http(delay: float) -> Server:
+def start_http(delay: float, tls: tuple[str, str] | None = None) -> Server:
     """A ThreadingHTTPServer (HTTP/1.1, keep-alive) in a plain interpreter;
     every GET answers its path after `delay` seconds, GET /stats the number
-    of connections accepted so far."""
+    of connections accepted so far. tls: (certificate chain file, key file)
+    for HTTPS."""
     port = free_port()
     d = tempfile.mkdtemp(prefix="gort-http-")
-    args = [sys.executable, "-c", _HTTP_SERVER, str(port), str(delay)]
-    return _spawn(
-        args, port, d, _listening(port), "http server", {"url": f"http://127.0.0.1:{port}"}
-    )
+    args = [sys.executable, "-c", _HTTP_SERVER, str(port), str(delay), *(tls or ())]
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    return _spawn(args, port, d, _listening(port), "http server", {"url": url})
 
 
 # -- SMTP ----------------------------------------------------------------------

@@ -189,6 +189,58 @@ def test_requests_200_goroutines_x10_gets(
     run_prog(tmp_path, body, procs, env)
 
 
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[realservers.Server]:
+    trustme = pytest.importorskip("trustme")
+    d = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    pem, ca_pem = str(d / "server.pem"), str(d / "ca.pem")
+    cert.private_key_and_cert_chain_pem.write_to_path(pem)
+    ca.cert_pem.write_to_path(ca_pem)
+    srv = realservers.start_http(HTTP_DELAY, tls=(pem, pem))
+    srv.info["ca"] = ca_pem
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@procs_1_2
+@needs("ssl")
+def test_requests_https_goroutines(
+    tmp_path: Path, https_server: realservers.Server, procs: int
+) -> None:
+    """50 goroutines x 4 GETs through requests over TLS (certificate checked
+    against a test CA) to a server taking 0.2 s per request: right answers,
+    overlapping (far under the 40 s they take in turn); the system's CAs
+    reject the test CA's certificate."""
+    body = """
+    import requests
+    URL = os.environ["URL"]
+    CA = os.environ["CA"]
+    DELAY = float(os.environ["DELAY"])
+
+    def main():
+        got = []
+        def worker(i):
+            with requests.Session() as s:
+                for j in range(4):
+                    got.append(s.get(f"{URL}/{i}/{j}", timeout=60, verify=CA).text)
+        elapsed = fan_out(50, worker)
+        assert sorted(got) == sorted(f"/{i}/{j}" for i in range(50) for j in range(4))
+        assert 4 * DELAY <= elapsed < 200 * DELAY / 10, elapsed
+        try:
+            requests.get(URL, timeout=60)
+        except requests.exceptions.SSLError:
+            pass
+        else:
+            raise AssertionError("an unknown CA was accepted")
+    """
+    env = {"URL": https_server.info["url"], "CA": https_server.info["ca"]}
+    run_prog(tmp_path, body, procs, {**env, "DELAY": str(HTTP_DELAY)})
+
+
 @procs_1_2
 def test_urllib3_pool_shared_by_goroutines(
     tmp_path: Path, http_server: realservers.Server, procs: int
