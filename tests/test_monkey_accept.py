@@ -6,10 +6,6 @@ Each scenario is a fresh interpreter (patching is process-global) that
 patches, imports the library, runs ``gort.run(main, procs=N)`` and then
 checks that the run left no descriptor open and no thread running. The
 servers run in their own processes, shared by the tests of a session.
-
-Scenarios that need another engineer's patch (threading, queue, selectors,
-subprocess) are expected failures, not run, until the patcher they need is
-in ``gort.monkey._PATCHERS``; then they run and must pass.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ from pathlib import Path
 import pytest
 
 import realservers
-from gort.monkey import _PATCHERS
 from gortproc import SRC, gort_env
 from httpproc import ServerProc
 
@@ -138,18 +133,6 @@ def http_server() -> Iterator[realservers.Server]:
         srv.stop()
 
 
-def needs(*patchers: str) -> pytest.MarkDecorator:
-    """Expected to fail (and not run: it would block an M until its timeout)
-    while a patcher it needs is not in gort.monkey yet."""
-    missing = [p for p in patchers if p not in _PATCHERS]
-    return pytest.mark.xfail(
-        bool(missing),
-        reason=f"needs gort.monkey's {', '.join(missing)} patch (monkey-io/monkey-thread)",
-        run=False,
-        strict=True,
-    )
-
-
 procs_1_2 = pytest.mark.parametrize("procs", [1, 2], ids=["P1", "P2"])
 
 
@@ -207,7 +190,6 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[realserve
 
 
 @procs_1_2
-@needs("ssl")
 def test_requests_https_goroutines(
     tmp_path: Path, https_server: realservers.Server, procs: int
 ) -> None:
@@ -272,7 +254,6 @@ def test_urllib3_pool_shared_by_goroutines(
 
 
 @procs_1_2
-@needs("threading", "queue")
 def test_urllib3_blocking_pool_waits_on_goroutines(
     tmp_path: Path, http_server: realservers.Server, procs: int
 ) -> None:
@@ -558,7 +539,6 @@ def test_smtplib_against_smtp_server_goroutine(tmp_path: Path, procs: int) -> No
 
 
 @procs_1_2
-@needs("subprocess")
 def test_subprocess_run_in_100_goroutines(tmp_path: Path, procs: int) -> None:
     """100 goroutines each subprocess.run a shell sleeping 0.3 s and echoing
     its number: every output right, all overlapping (far under 30 s)."""
@@ -579,7 +559,6 @@ def test_subprocess_run_in_100_goroutines(tmp_path: Path, procs: int) -> None:
 
 
 @procs_1_2
-@needs("threading", "selectors")
 def test_socketserver_threading_tcp_server_on_goroutines(tmp_path: Path, procs: int) -> None:
     """socketserver.ThreadingTCPServer inside gort.run: serve_forever waits
     in a selector and each request's thread is a goroutine; 50 clients at
@@ -620,7 +599,6 @@ def test_socketserver_threading_tcp_server_on_goroutines(tmp_path: Path, procs: 
 
 
 @procs_1_2
-@needs("threading", "queue", "concurrent.futures")
 def test_thread_pool_executor_map(tmp_path: Path, procs: int) -> None:
     """ThreadPoolExecutor(20).map over 100 items that each sleep 0.1 s:
     results in input order, 20 at a time (about 0.5 s, far under 10 s);
