@@ -155,14 +155,18 @@ class socket(_socket_mod.socket):
     # -- timeouts ----------------------------------------------------------
 
     def settimeout(self, value: float | None) -> None:
+        # A timeout of 0 keeps the registration: clients poll that way for a
+        # moment and come back to their timeout (redis-py's can_read before
+        # every command), and leaving the poller would cost two epoll_ctl
+        # calls each time. The original calls run meanwhile (_gort_park_pd).
+        self._gort_settimeout(value, release=False)
+
+    def _gort_settimeout(self, value: float | None, release: bool) -> None:
         super().settimeout(value)  # validates, and keeps the C socket in step
         self._gort_timeout = super().gettimeout()
         if self._gort_pd is None:
             return
-        if self._gort_timeout == 0.0:
-            # A non-blocking socket runs the original calls and needs no
-            # registration; its owner may register it itself (gort.net's FD
-            # makes its sockets with socket.socket, patched or not).
+        if self._gort_timeout == 0.0 and release:
             self._gort_detach()
         else:
             super().settimeout(0.0)
@@ -171,7 +175,10 @@ class socket(_socket_mod.socket):
         return self._gort_timeout
 
     def setblocking(self, flag: bool) -> None:
-        self.settimeout(None if flag else 0.0)
+        # setblocking(False) is how an owner with a poller of its own takes
+        # the descriptor (gort.net's FD makes its sockets with socket.socket,
+        # patched or not, and registers them itself): leave the poller.
+        self._gort_settimeout(None if flag else 0.0, release=not flag)
 
     def getblocking(self) -> bool:
         return self._gort_timeout != 0.0
