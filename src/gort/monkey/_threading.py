@@ -164,11 +164,17 @@ class Lock:
     def locked(self) -> bool:
         return self._block.locked()
 
-    def __enter__(self) -> bool:
-        return self.acquire()
+    __enter__ = acquire  # as the C lock's: acquire() with its defaults
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        self._block.release()  # release(), inlined: `with` is the common use
+        if self._waitq:
+            _wake_one(self._waitq)
+
+    def _is_owned(self) -> bool:
+        """For Condition (notify/wait's check): what its fallback for a lock
+        without an owner computes, taken and given back, in one call."""
+        return self._block.locked()
 
     def _at_fork_reinit(self) -> None:
         self._block._at_fork_reinit()  # type: ignore[attr-defined]
