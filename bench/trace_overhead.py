@@ -7,7 +7,8 @@ fresh interpreter, runs interleaved, the best run reported (least disturbed by l
 
 * ``stripped``: src/ with every tracer hook site (``if sched.tracing:`` and
   the call under it) deleted: the runtime as if the tracer did not exist;
-* ``off``: src/ as it is, tracing off (each site is one flag test);
+* ``off``: src/ as it is, tracing off (each site is one flag test, except
+  in the switch path's functions, which run copies without their sites);
 * ``on``: src/ with ``gort.trace.start`` before the timed part (Go format,
   into memory); the time to merge and encode at ``stop`` and the bytes per
   event are reported separately.

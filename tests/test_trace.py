@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -363,6 +364,72 @@ def test_tracing_started_mid_program_announces_goroutines(procs: int) -> None:
         assert types(t)[tr.EV_GO_WAITING] == 1
 
     gort.run(main, procs=procs)
+
+
+def test_hot_functions_run_without_hook_sites_while_off() -> None:
+    """Not tracing costs the switch path nothing: schedule, ready, a
+    channel's send and recv... run a twin of their code without the
+    ``sched.tracing`` tests while tracing is off, and their own code while
+    it is on."""
+    hot = {fn.__qualname__: fn for fn, _, _ in tr._hot}
+    assert {"schedule", "ready", "goexit0", "newproc", "Chan.send", "Chan.recv"} <= set(hot)
+
+    def hooked() -> list[bool]:
+        return ["tracing" in fn.__code__.co_names for fn in hot.values()]
+
+    def main() -> list[list[bool]]:
+        off = hooked()
+        gort.trace.start(io.BytesIO())
+        on = hooked()
+        gort.trace.stop()
+        return [off, on, hooked()]
+
+    off, on, after = gort.run(main)
+    assert not any(off) and all(on) and not any(after)
+
+
+def test_hot_function_twins_keep_their_line_numbers() -> None:
+    def main() -> traceback.StackSummary:
+        c = gort.chan()
+        c.close()
+        try:
+            c.send(1)
+        except gort.Panic as e:
+            return traceback.extract_tb(e.__traceback__)
+        raise AssertionError("no panic")
+
+    last = gort.run(main)[-1]
+    assert (last.name, last.line) == ("send", 'raise Panic("send on closed channel")')
+
+
+def test_goroutines_parked_before_tracing_starts(procs: int) -> None:
+    """A goroutine parked in the switch path's untraced twin resumes in it
+    after tracing started: the trace still starts it before its events."""
+
+    def main() -> bytes:
+        ping, pong = gort.chan(), gort.chan()
+
+        def echo() -> None:
+            for v in ping:
+                pong.send(v)
+
+        gort.go(echo)
+        ping.send(0)
+        pong.recv()  # echo is parked (runnable) in send, in schedule's twin
+        buf = io.BytesIO()
+        gort.trace.start(buf)
+        for i in range(3):
+            ping.send(i)
+            assert pong.recv() == i
+        gort.trace.stop()
+        ping.close()
+        return buf.getvalue()
+
+    t = check_go_structure(gort.run(main, procs=procs))
+    # Every hand-off is recorded as made by a goroutine: echo's first one
+    # too, made after it resumed in the twin, before any hook of its own.
+    unblockers = [ev.g for ev in t.events if ev.typ == tr.EV_GO_UNBLOCK]
+    assert unblockers == [2, 1] * 3, unblockers
 
 
 def test_start_errors() -> None:

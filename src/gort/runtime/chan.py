@@ -542,3 +542,6 @@ def _block_forever(call: str, reason: str) -> None:
 
 
 nilchan = NilChan()
+
+
+_trace.hot(Chan.send, Chan.recv)

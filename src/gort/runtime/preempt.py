@@ -151,8 +151,9 @@ _linked = _frame_walker()
 
 def _entry_ok(gp: Any) -> frozenset[CodeType]:
     """Codes whose frame may be entered from C right above _gbody: the
-    goroutine's own function (3.11 calls it through PyObject_Call, which
-    holds nothing), and main below runtime main's trampoline."""
+    goroutine's own function (called through PyObject_Call, which holds
+    nothing, when it takes keywords or more than three arguments), and
+    main below runtime main's trampoline."""
     codes = set()
     for fn in (gp.fn, *(gp.args[:1] if gp.fn.__code__ in _trampolines else ())):
         code = getattr(getattr(fn, "__func__", fn), "__code__", None)

@@ -335,3 +335,6 @@ def _expire(t: TimerState, seq: int) -> bool:
     else:
         t._seq = STALE
     return True
+
+
+_trace.hot(readytimer)

@@ -5,7 +5,9 @@ records events: goroutine create, start, end, block (by cause), unblock
 (from the goroutine or the scheduler that readied it), gosched, preempt,
 syscall enter and exit, proc start and stop, and Python's garbage
 collections. Each hook site is one test of ``sched.tracing``, so a program
-that does not trace pays one attribute load per site.
+that does not trace pays one attribute load per site, and none at all in
+the functions of the switch path, which run a copy without their hook
+sites while tracing is off (``hot``).
 
 Recording. Events go to a buffer per P, written only by the M that drives
 that P (each P has one M for life), so recording takes no lock. Threads
@@ -34,21 +36,23 @@ Python, against 0.1 us for a tuple append); a lock around every buffer.
 """
 
 from __future__ import annotations
+import __future__
 
+import ast
 import gc
+import inspect
 import os
 import sys
 import threading
 from collections.abc import Callable
 from time import monotonic_ns
-from types import CodeType, FrameType
+from types import CodeType, FrameType, ModuleType
 from typing import Any, BinaryIO
 
 from greenlet import getcurrent
 
 from .runtime2 import (
     G_RUNNABLE,
-    G_RUNNING,
     G_SYSCALL,
     G_WAITING,
     WAIT_CHAN_RECEIVE,
@@ -228,7 +232,9 @@ class GState:
 
     def __init__(self, state: int, seq: int) -> None:
         self.state = state
-        self.lazy = False  # running on some M when tracing started; no GoStart yet
+        # Started before tracing did: running on some M, or parked in code
+        # without hook sites; its next GoStart is recorded lazily.
+        self.lazy = False
         self.seq = seq  # the next GoStart/GoUnblock/GoSysExit carries this
         self.sysexit = 0  # ticks when its syscall returned, until GoSysExit
         self.gosched = False  # the next yield is a Gosched, not a preemption
@@ -316,8 +322,9 @@ class Tracer:
         elif gp.status == G_SYSCALL:
             st.buf.append((now, EV_GO_IN_SYSCALL, gp.goid))
             g.state, g.seq = T_SYSCALL, 2
-        elif gp.status == G_RUNNING:
-            g.lazy = True
+        # Running, or started and parked in code without hook sites (see
+        # ``hot``): its next start is not recorded where it happens.
+        g.lazy = gp.glet is not None
         return g
 
     def running(self, gp: G, st: PState) -> GState:
@@ -662,6 +669,108 @@ def _user_buf(t: Tracer) -> PState:
 
 
 # ---------------------------------------------------------------------------
+# Hot functions: the runtime's functions that run on every switch or
+# hand-off (schedule, ready, a channel's send and recv...) register with
+# ``hot``. While tracing is off they run a twin compiled from their own
+# source with every hook site (``if sched.tracing:`` and its body) left
+# out, so that not tracing costs them nothing, not even the flag test;
+# ``start`` and ``stop`` swap ``__code__`` between the two. A frame already
+# running keeps the code it started with, so a goroutine parked in
+# schedule() when tracing starts resumes without recording its GoStart:
+# the tracer records it lazily, at the goroutine's next event, as for the
+# goroutines running when tracing starts. (_gbody, the loop every
+# goroutine greenlet runs for its whole life, keeps its flag test.)
+
+# (function, its code with the hook sites, its code without them)
+_hot: list[tuple[Any, CodeType, CodeType]] = []
+
+
+def hot(*fns: Callable[..., Any]) -> None:
+    """Run fns without their hook sites while tracing is off. A function
+    whose source cannot be read keeps its flag tests (still correct)."""
+    for fn in fns:
+        traced: CodeType = fn.__code__
+        plain = _without_hooks(fn)
+        if plain is None:
+            continue
+        _hot.append((fn, traced, plain))
+        if tracer is None:
+            fn.__code__ = plain
+
+
+def _install(tracing: bool) -> None:
+    for fn, traced, plain in _hot:
+        fn.__code__ = traced if tracing else plain
+
+
+def _is_hook(stmt: ast.stmt) -> bool:
+    """``if sched.tracing:`` with no else: a hook site."""
+    if not isinstance(stmt, ast.If) or stmt.orelse:
+        return False
+    test = stmt.test
+    return (
+        isinstance(test, ast.Attribute)
+        and test.attr == "tracing"
+        and isinstance(test.value, ast.Name)
+        and test.value.id == "sched"
+    )
+
+
+def _strip(stmts: list[Any]) -> list[Any]:
+    """stmts without their hook sites, at any depth (statements only: a
+    hook site is a statement)."""
+    kept = [s for s in stmts if not _is_hook(s)]
+    for s in kept:
+        for inner in (s, *getattr(s, "handlers", ())):
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(inner, name, None)
+                if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                    setattr(inner, name, _strip(block) or [ast.copy_location(ast.Pass(), block[0])])
+    return kept
+
+
+def _without_hooks(fn: Callable[..., Any]) -> CodeType | None:
+    """fn's code recompiled without its hook sites (same file, same line
+    numbers); None if its source is unavailable or is not what fn runs."""
+    code: CodeType = fn.__code__
+    try:
+        lines, first = inspect.findsource(fn)
+    except (OSError, TypeError):
+        return None
+    first += 1  # findsource counts from 0
+    # A method is indented: under an ``if`` on the line above, it compiles
+    # with its own line and column numbers (what tracebacks point at).
+    indented = lines[first - 1][:1].isspace()
+    head = "\n" * (first - 2) + "if 1:\n" if indented else "\n" * (first - 1)
+    last = max(end for _, end, _, _ in code.co_positions() if end is not None)
+    tree = ast.parse(head + "".join(lines[first - 1 : last]))
+    # The compiler calls a function of an imported module without
+    # LOAD_METHOD: it must see the module's imports to compile the same code.
+    modules = sorted(k for k, v in fn.__globals__.items() if isinstance(v, ModuleType))
+    tree.body[:0] = [_import(k) for k in modules]
+    if _compile(tree, code).co_code != code.co_code:
+        return None  # the file changed since the module was imported
+    tree.body = _strip(tree.body)
+    return _compile(tree, code)
+
+
+def _import(name: str) -> ast.Import:
+    alias = ast.alias(name=name, lineno=1, col_offset=0, end_lineno=1, end_col_offset=0)
+    return ast.Import(names=[alias], lineno=1, col_offset=0, end_lineno=1, end_col_offset=0)
+
+
+def _compile(tree: ast.Module, code: CodeType) -> CodeType:
+    """The code of the function defined in tree, compiled as the module of
+    ``code`` was, named as ``code`` is."""
+    flags = __future__.annotations.compiler_flag
+    module = compile(tree, code.co_filename, "exec", flags=flags, dont_inherit=True)
+    for c in module.co_consts:
+        if isinstance(c, CodeType) and c.co_name == code.co_name:
+            return c.replace(co_qualname=code.co_qualname)
+    raise AssertionError(f"gort: {code.co_qualname} not found in its own source")
+
+
+# ---------------------------------------------------------------------------
 # Starting and stopping.
 
 
@@ -681,6 +790,7 @@ def start() -> Tracer:
             t.known(gp, st)
     st.buf.append((monotonic_ns(), EV_GOMAXPROCS, sched.gomaxprocs, t.stack(_caller(3))))
     gc.callbacks.append(_gc_callback)
+    _install(True)
     sched.tracing = True
     return t
 
@@ -692,6 +802,7 @@ def stop() -> Tracer | None:
     if t is None:
         return None
     sched.tracing = False
+    _install(False)
     try:
         gc.callbacks.remove(_gc_callback)
     except ValueError:
