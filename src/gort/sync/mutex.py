@@ -68,11 +68,12 @@ class Mutex:
     def lock(self) -> None:
         """Lock the mutex, parking the goroutine until it is available."""
         s = self.state
+        # Literals, not the names: a global costs a lookup.
         if not s and not sched.multi:
-            self.state = LOCKED
+            self.state = 1  # LOCKED
             return
         if not s & 5 and not sched.multi:  # free, not owed to a waiter (LOCKED | STARVING)
-            self.state = s | LOCKED
+            self.state = s + 1  # | LOCKED
             return
         self._lock_slow()
 
@@ -93,11 +94,13 @@ class Mutex:
     def unlock(self) -> None:
         """Unlock the mutex (it need not have been locked by this goroutine)."""
         s = self.state
-        if s == LOCKED and not sched.multi:
+        # Normal mode and nobody to wake: LOCKED and no waiter, or LOCKED |
+        # WOKEN, not STARVING (a waiter is woken already).
+        if s == 1 and not sched.multi:
             self.state = 0
             return
-        if s & 5 == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
-            self.state = s - LOCKED  # normal mode (not STARVING), nobody to wake
+        if s & 7 == 3 and not sched.multi:
+            self.state = s - 1
             return
         self._unlock_slow()
 
@@ -110,11 +113,11 @@ class Mutex:
         tb: TracebackType | None,
     ) -> None:
         s = self.state  # unlock's fast paths, inlined
-        if s == LOCKED and not sched.multi:
+        if s == 1 and not sched.multi:
             self.state = 0
             return
-        if s & 5 == LOCKED and (s < WAITER or s & WOKEN) and not sched.multi:
-            self.state = s - LOCKED
+        if s & 7 == 3 and not sched.multi:
+            self.state = s - 1
             return
         self._unlock_slow()
 
