@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
 import gort
+from conftest import Spread
 
 
 def _spin(times: int = 200) -> None:
@@ -373,7 +375,23 @@ def test_iteration_ends_on_close(procs: int) -> None:
     assert gort.run(main, procs=procs) == [0, 1, 2, 3]
 
 
+Start = Callable[..., None]  # starts goroutines: _go_all, or Spread.go (every P)
+
+
+def _go_all(*fns: Callable[[], object]) -> None:
+    for fn in fns:
+        gort.go(fn)
+
+
 def test_close_wakes_every_waiting_receiver(procs: int) -> None:
+    _close_wakes_receivers(procs, _go_all)
+
+
+def test_close_wakes_every_waiting_receiver_on_every_p(spread: Spread) -> None:
+    _close_wakes_receivers(spread.procs, spread.go)
+
+
+def _close_wakes_receivers(procs: int, start: Start) -> None:
     n = 20
 
     def main() -> list[object]:
@@ -385,8 +403,7 @@ def test_close_wakes_every_waiting_receiver(procs: int) -> None:
             ready.send(None)
             results.send(ch.recv2())
 
-        for _ in range(n):
-            gort.go(waiter)
+        start(*[waiter] * n)
         for _ in range(n):
             ready.recv()
         _spin()  # let them park in recv2
@@ -416,6 +433,14 @@ def test_close_wakes_every_waiting_iterator(procs: int) -> None:
 
 
 def test_close_wakes_every_waiting_sender_with_panic(procs: int) -> None:
+    _close_wakes_senders(procs, _go_all)
+
+
+def test_close_wakes_every_waiting_sender_on_every_p_with_panic(spread: Spread) -> None:
+    _close_wakes_senders(spread.procs, spread.go)
+
+
+def _close_wakes_senders(procs: int, start: Start) -> None:
     n = 20
 
     def main() -> list[str]:
@@ -432,8 +457,7 @@ def test_close_wakes_every_waiting_sender_with_panic(procs: int) -> None:
             else:
                 results.send("send completed")
 
-        for i in range(n):
-            gort.go(sender, i)
+        start(*[lambda i=i: sender(i) for i in range(n)])
         for _ in range(n):
             ready.recv()
         _spin()  # let them park in send

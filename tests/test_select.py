@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
 import gort
+from conftest import Spread
 
 
 def _spin(times: int = 200) -> None:
@@ -280,7 +282,23 @@ def test_select_does_not_pair_with_itself(procs: int) -> None:
     assert gort.run(main, procs=procs) == ((0, None), "mine")
 
 
+Start = Callable[..., None]  # starts goroutines: _go_all, or Spread.go (every P)
+
+
+def _go_all(*fns: Callable[[], object]) -> None:
+    for fn in fns:
+        gort.go(fn)
+
+
 def test_waiting_selects_each_receive_exactly_once(procs: int) -> None:
+    _waiting_selects_receive(procs, _go_all)
+
+
+def test_waiting_selects_on_every_p_each_receive_exactly_once(spread: Spread) -> None:
+    _waiting_selects_receive(spread.procs, spread.go)
+
+
+def _waiting_selects_receive(procs: int, start: Start) -> None:
     # Many goroutines parked in select over the same two channels: each value sent must
     # wake exactly one of them, and a select woken through one case must be gone from the
     # other channel's queue.
@@ -294,8 +312,7 @@ def test_waiting_selects_each_receive_exactly_once(procs: int) -> None:
             i, v = gort.select(a.recv, b.recv)
             results.send((i, v))
 
-        for _ in range(n):
-            gort.go(waiter)
+        start(*[waiter] * n)
         _spin()
         for k in range(n):
             (a if k % 2 == 0 else b).send(k)
@@ -307,6 +324,14 @@ def test_waiting_selects_each_receive_exactly_once(procs: int) -> None:
 
 
 def test_waiting_select_senders_each_send_exactly_once(procs: int) -> None:
+    _waiting_select_senders(procs, _go_all)
+
+
+def test_waiting_select_senders_on_every_p_each_send_exactly_once(spread: Spread) -> None:
+    _waiting_select_senders(spread.procs, spread.go)
+
+
+def _waiting_select_senders(procs: int, start: Start) -> None:
     n = 100
 
     def main() -> list[tuple[object, ...]]:
@@ -315,8 +340,7 @@ def test_waiting_select_senders_each_send_exactly_once(procs: int) -> None:
         def sender(k: int) -> None:
             gort.select((a.send, ("a", k)), (b.send, ("b", k)))
 
-        for k in range(n):
-            gort.go(sender, k)
+        start(*[lambda k=k: sender(k) for k in range(n)])
         got = [gort.select(a.recv, b.recv) for _ in range(n)]
         _spin()
         # no sender can have completed twice: nothing more is on offer
