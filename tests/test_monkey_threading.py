@@ -21,6 +21,13 @@ pytestmark = pytest.mark.timeout(120)
 
 PROCS = pytest.mark.parametrize("procs", ["1", "2"])
 
+# docs/api.md (Differences): on CPython 3.13+ patch_thread() leaves threads
+# as OS threads (Thread starts through _ThreadHandle), so these are skipped.
+NEEDS_THREAD_PATCH = pytest.mark.skipif(
+    sys.version_info >= (3, 13),
+    reason="threads are not goroutines on Python 3.13+ (patch_thread warns, see docs/api.md)",
+)
+
 
 def ok(p: subprocess.CompletedProcess[str]) -> str:
     assert p.returncode == 0, p.stdout + p.stderr
@@ -45,6 +52,7 @@ def patched(tmp_path: Path, src: str, procs: str = "1") -> str:
     return ok(run_script(tmp_path, src, cli=("--patch", "--procs", procs)))
 
 
+@NEEDS_THREAD_PATCH
 @PROCS
 def test_threads_are_goroutines(tmp_path: Path, procs: str) -> None:
     """1,000 Threads each sleeping 0.2 s: all run at once as goroutines (far
@@ -100,6 +108,7 @@ def test_threads_are_goroutines(tmp_path: Path, procs: str) -> None:
     assert patched(tmp_path, src, procs).strip() == "OK"
 
 
+@NEEDS_THREAD_PATCH
 @PROCS
 def test_lock_and_rlock(tmp_path: Path, procs: str) -> None:
     """Lock: exclusion under a tiny switch interval, try/timeout results and
@@ -249,6 +258,7 @@ def test_condition_event_semaphore_barrier(tmp_path: Path, procs: str) -> None:
     assert patched(tmp_path, src, procs).strip() == "OK"
 
 
+@NEEDS_THREAD_PATCH
 @PROCS
 def test_local_identity_and_excepthook(tmp_path: Path, procs: str) -> None:
     """threading.local is per goroutine (Threads and plain gort.go ones);
@@ -308,6 +318,7 @@ def test_local_identity_and_excepthook(tmp_path: Path, procs: str) -> None:
     assert "Exception in thread Z:" in p.stderr and "ZeroDivisionError" in p.stderr
 
 
+@NEEDS_THREAD_PATCH
 def test_parked_threads_left_at_the_end_of_the_run(tmp_path: Path) -> None:
     """main returns while Threads wait on a Lock (with and without timeout),
     a Condition and a queue: the run ends, nothing is left queued, the
@@ -447,6 +458,7 @@ def test_queues(tmp_path: Path, procs: str) -> None:
     assert patched(tmp_path, src, procs).strip() == "OK"
 
 
+@NEEDS_THREAD_PATCH
 @PROCS
 def test_thread_pool_executor(tmp_path: Path, procs: str) -> None:
     """ThreadPoolExecutor's workers are goroutines: map keeps order and runs
@@ -498,6 +510,7 @@ def test_thread_pool_executor(tmp_path: Path, procs: str) -> None:
     assert "Exception" not in p.stderr, p.stderr
 
 
+@NEEDS_THREAD_PATCH
 def test_patching_twice_and_is_patched(tmp_path: Path) -> None:
     """patch_thread/queue/futures are no-ops the second time; is_patched
     names them; gort's own threads (Ms, sysmon) stay OS threads."""
@@ -549,6 +562,7 @@ elif sys.argv[1:2] == ["exit"]:
 """
 
 
+@NEEDS_THREAD_PATCH
 @pytest.mark.parametrize(
     ("args", "status", "err"),
     [
@@ -632,6 +646,7 @@ def test_blocking_detector_names_the_call(tmp_path: Path, procs: str) -> None:
     assert "held by" not in spin, p.stderr  # a computation is no call
 
 
+@NEEDS_THREAD_PATCH
 def test_late_patch_of_threading_warns(tmp_path: Path) -> None:
     """patch_all after the program started a thread and made a queue warns,
     naming threading and the script that imported it; both keep working."""
