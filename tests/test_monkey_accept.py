@@ -254,11 +254,6 @@ def test_urllib3_pool_shared_by_goroutines(
 
 
 @procs_1_2
-@pytest.mark.skipif(
-    sys.version_info >= (3, 13),
-    reason="queue's Condition parks goroutines only with threading patched, "
-    "which Python 3.13+ lacks (see docs/api.md)",
-)
 def test_urllib3_blocking_pool_waits_on_goroutines(
     tmp_path: Path, http_server: realservers.Server, procs: int
 ) -> None:

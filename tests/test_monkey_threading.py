@@ -21,13 +21,6 @@ pytestmark = pytest.mark.timeout(120)
 
 PROCS = pytest.mark.parametrize("procs", ["1", "2"])
 
-# docs/api.md (Differences): on CPython 3.13+ patch_thread() leaves threads
-# as OS threads (Thread starts through _ThreadHandle), so these are skipped.
-NEEDS_THREAD_PATCH = pytest.mark.skipif(
-    sys.version_info >= (3, 13),
-    reason="threads are not goroutines on Python 3.13+ (patch_thread warns, see docs/api.md)",
-)
-
 
 def ok(p: subprocess.CompletedProcess[str]) -> str:
     assert p.returncode == 0, p.stdout + p.stderr
@@ -52,7 +45,6 @@ def patched(tmp_path: Path, src: str, procs: str = "1") -> str:
     return ok(run_script(tmp_path, src, cli=("--patch", "--procs", procs)))
 
 
-@NEEDS_THREAD_PATCH
 @PROCS
 def test_threads_are_goroutines(tmp_path: Path, procs: str) -> None:
     """1,000 Threads each sleeping 0.2 s: all run at once as goroutines (far
@@ -108,7 +100,6 @@ def test_threads_are_goroutines(tmp_path: Path, procs: str) -> None:
     assert patched(tmp_path, src, procs).strip() == "OK"
 
 
-@NEEDS_THREAD_PATCH
 @PROCS
 def test_lock_and_rlock(tmp_path: Path, procs: str) -> None:
     """Lock: exclusion under a tiny switch interval, try/timeout results and
@@ -258,7 +249,6 @@ def test_condition_event_semaphore_barrier(tmp_path: Path, procs: str) -> None:
     assert patched(tmp_path, src, procs).strip() == "OK"
 
 
-@NEEDS_THREAD_PATCH
 @PROCS
 def test_local_identity_and_excepthook(tmp_path: Path, procs: str) -> None:
     """threading.local is per goroutine (Threads and plain gort.go ones);
@@ -318,7 +308,6 @@ def test_local_identity_and_excepthook(tmp_path: Path, procs: str) -> None:
     assert "Exception in thread Z:" in p.stderr and "ZeroDivisionError" in p.stderr
 
 
-@NEEDS_THREAD_PATCH
 def test_parked_threads_left_at_the_end_of_the_run(tmp_path: Path) -> None:
     """main returns while Threads wait on a Lock (with and without timeout),
     a Condition and a queue: the run ends, nothing is left queued, the
@@ -458,7 +447,6 @@ def test_queues(tmp_path: Path, procs: str) -> None:
     assert patched(tmp_path, src, procs).strip() == "OK"
 
 
-@NEEDS_THREAD_PATCH
 @PROCS
 def test_thread_pool_executor(tmp_path: Path, procs: str) -> None:
     """ThreadPoolExecutor's workers are goroutines: map keeps order and runs
@@ -510,7 +498,6 @@ def test_thread_pool_executor(tmp_path: Path, procs: str) -> None:
     assert "Exception" not in p.stderr, p.stderr
 
 
-@NEEDS_THREAD_PATCH
 def test_patching_twice_and_is_patched(tmp_path: Path) -> None:
     """patch_thread/queue/futures are no-ops the second time; is_patched
     names them; gort's own threads (Ms, sysmon) stay OS threads."""
@@ -562,7 +549,6 @@ elif sys.argv[1:2] == ["exit"]:
 """
 
 
-@NEEDS_THREAD_PATCH
 @pytest.mark.parametrize(
     ("args", "status", "err"),
     [
@@ -646,7 +632,6 @@ def test_blocking_detector_names_the_call(tmp_path: Path, procs: str) -> None:
     assert "held by" not in spin, p.stderr  # a computation is no call
 
 
-@NEEDS_THREAD_PATCH
 def test_late_patch_of_threading_warns(tmp_path: Path) -> None:
     """patch_all after the program started a thread and made a queue warns,
     naming threading and the script that imported it; both keep working."""
@@ -701,3 +686,55 @@ def test_thread_module_functions(tmp_path: Path, procs: str) -> None:
         print("OK")
     """
     assert patched(tmp_path, src, procs).strip() == "OK"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="_ThreadHandle is CPython 3.13+")
+@PROCS
+def test_thread_handles_on_313(tmp_path: Path, procs: str) -> None:
+    """3.13+ starts threads through _start_joinable_thread and a handle: a
+    goroutine thread's handle carries its goid, join parks until it ends
+    (with a timeout too), _thread.start_joinable_thread starts a goroutine,
+    and an OS thread can join a goroutine Thread."""
+    src = """
+    import _thread, threading, time, gort
+
+    waiter = {}
+    go_on = threading.Event()
+    def os_side():
+        go_on.wait()
+        waiter["t"].join()           # an OS thread joins a goroutine Thread
+        waiter["joined"] = waiter["t"].is_alive()
+    ost = threading.Thread(target=os_side)
+    ost.start()
+
+    def main():
+        release = threading.Event()
+        seen = []
+        def body():
+            seen.append(gort.goid())
+            release.wait()
+        t = threading.Thread(target=body)
+        t.start()
+        assert t.ident == seen[0] == t._handle.ident and not t._handle.is_done()
+        t0 = time.monotonic()
+        t.join(0.05)
+        assert t.is_alive() and 0.04 <= time.monotonic() - t0 < 2, repr(t)
+        waiter["t"] = t
+        go_on.set()
+        release.set()
+        t.join()
+        assert not t.is_alive() and "stopped" in repr(t), repr(t)
+
+        got = []
+        h = _thread.start_joinable_thread(lambda: got.append(_thread.get_ident()))
+        h.join()
+        assert h.is_done() and got == [h.ident] and h.ident != threading.get_ident()
+        print("OK")
+
+    gort.run(main, procs=PROCS)
+    ost.join()
+    assert waiter["joined"] is False, waiter
+    print("after", threading.active_count())
+    """.replace("PROCS", procs)
+    p = run_python(tmp_path, "import gort.monkey; gort.monkey.patch_all()\n" + textwrap.dedent(src))
+    assert ok(p).split() == ["OK", "after", "1"]

@@ -6,7 +6,8 @@ How (gevent's plan, on gort's scheduler): CPython's ``Condition``,
 the pure-Python ``RLock`` are written on three primitives looked up in the
 module's globals at call time: ``_allocate_lock``, ``get_ident`` and
 ``_start_new_thread`` (with ``_set_sentinel``, the lock a thread holds
-while it lives). Replacing those with goroutine-aware versions makes every
+while it lives; on 3.13+ ``_start_joinable_thread`` and ``_ThreadHandle``,
+whose join waits for such a lock). Replacing those with goroutine-aware versions makes every
 class above park goroutines with CPython's exact semantics (values, order,
 timeouts, error texts), and objects made after patching work in both
 worlds: each primitive takes the original path outside a goroutine (before
@@ -345,8 +346,8 @@ def active_count() -> int:
 # Sentinel locks of running goroutine threads, by goid: released by the
 # goroutine's end, or by the run's end for one that never resumed (else
 # threading._shutdown would wait for it at interpreter exit).
-_sentinels: dict[int, Lock] = {}
-_sentinel_var: ContextVar[Lock | None] = ContextVar("gort.monkey.sentinel", default=None)
+_sentinels: dict[int, _Sentinel] = {}
+_sentinel_var: ContextVar[_Sentinel | None] = ContextVar("gort.monkey.sentinel", default=None)
 _hooked_generation = 0
 
 
@@ -391,8 +392,7 @@ def _thread_body(
         if lock is not None:
             _sentinel_var.set(None)
             _sentinels.pop(get_ident(), None)
-            if lock.locked():
-                lock.release()
+            _release_sentinel(lock)
 
 
 class _Unraisable:
@@ -408,7 +408,7 @@ def _set_sentinel() -> Any:
     gp = current_g()
     if gp is None or not sched.running:
         return _orig("_set_sentinel")()
-    lock = Lock()
+    lock = _Sentinel()
     _sentinel_var.set(lock)
     _sentinels[gp.goid] = lock
     return lock
@@ -435,8 +435,119 @@ def _run_ended() -> None:
         t = active.get(goid)
         if t is not None and not isinstance(t, _frozen.Thread):
             active.pop(goid, None)
-        if lock.locked():
-            lock.release()
+        _release_sentinel(lock)
+
+
+# CPython 3.13+: Thread.start calls _start_joinable_thread(..., handle=)
+# and join/is_alive go through the handle (a _thread._ThreadHandle).
+
+
+class _Handle:
+    """threading's ``_ThreadHandle`` for both worlds. A thread started
+    outside a goroutine runs on the real handle in ``_os``; a goroutine
+    thread's handle holds ``_done``, a Lock taken before the goroutine is
+    made and released when it ends (or by the run's end, _run_ended), so
+    join parks on it like on 3.12's sentinel lock. ``_done`` and ``_ident``
+    are written once, by the starting goroutine and the new one."""
+
+    __slots__ = ("__weakref__", "_done", "_ident", "_os")
+
+    def __init__(self) -> None:
+        self._os: Any = _orig_thread_handle()
+        self._done: _Sentinel | None = None
+        self._ident: int | None = None
+
+    @property
+    def ident(self) -> int | None:
+        if self._done is None:
+            return self._os.ident  # type: ignore[no-any-return]
+        return self._ident
+
+    def is_done(self) -> bool:
+        lk = self._done
+        if lk is None:
+            return self._os.is_done()  # type: ignore[no-any-return]
+        return not lk.locked()
+
+    def join(self, timeout: float | None = None) -> None:
+        lk = self._done
+        if lk is None:
+            self._os.join(timeout)
+            return
+        if self._ident == get_ident() and lk.locked():
+            raise RuntimeError("Cannot join current thread")  # _thread's words
+        if timeout is None:
+            timeout = -1
+        elif timeout < 0:
+            timeout = 0
+        if lk.acquire(True, timeout):
+            lk.release()  # done stays visible to every other joiner
+
+    def _set_done(self) -> None:
+        lk = self._done
+        if lk is None:
+            self._os._set_done()
+            return
+        _release_sentinel(lk)
+
+
+class _Sentinel(Lock):
+    """The Lock a goroutine thread holds while it lives (join waits on it).
+    Released once (_release_sentinel): a second release could take the hold
+    a joiner has on it for a moment, which then fails to release it."""
+
+    __slots__ = ("_fired",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fired = False  # under _guard
+
+
+def _release_sentinel(lk: _Sentinel) -> None:
+    """Release lk, if none of the thread's end, the run's end and
+    _set_done has yet."""
+    with _guard:
+        if lk._fired:
+            return
+        lk._fired = True
+    lk.release()
+
+
+def _orig_thread_handle() -> Any:
+    return _thread._ThreadHandle()  # type: ignore[attr-defined]
+
+
+def _start_joinable_thread(
+    function: Callable[..., Any], handle: Any = None, daemon: bool = True
+) -> Any:
+    """threading's _start_joinable_thread (3.13+): a goroutine in a goroutine,
+    an OS thread elsewhere (on the real handle inside a _Handle)."""
+    os_start = _originals["_thread"]["start_joinable_thread"]
+    if not in_goroutine() or (handle is not None and not isinstance(handle, _Handle)):
+        if handle is None:
+            return os_start(function, daemon=daemon)
+        os_start(function, handle=getattr(handle, "_os", handle), daemon=daemon)
+        return handle
+    if handle is None:
+        handle = _Handle()
+    if handle._done is not None or handle._os.ident:
+        raise RuntimeError("thread already started")
+    lk = _Sentinel()
+    lk.acquire()
+    handle._done = lk
+    _hook_run()
+    newproc(_joinable_body, function, handle)
+    return handle
+
+
+def _joinable_body(function: Callable[..., Any], handle: _Handle) -> None:
+    goid = get_ident()
+    handle._ident = goid
+    lk = handle._done
+    assert lk is not None
+    _sentinels[goid] = lk
+    _sentinel_var.set(lk)
+    _thread_body(function, (), {})
 
 
 def _thread_start_new_thread(
@@ -605,6 +716,7 @@ _THREAD_NAMES = (
     "get_ident",
     "start_new_thread",
     "start_new",
+    "start_joinable_thread",
     "RLock",
     "_local",
 )
@@ -617,23 +729,11 @@ def _orig(name: str) -> Any:
 def patch_thread() -> bool:
     """threading and _thread: Threads are goroutines, locks park goroutines.
 
-    CPython 3.11 and 3.12 keep the internals this builds on; later versions
-    start threads through _ThreadHandle and are left unpatched (a warning).
+    3.11 and 3.12 start a Thread with _start_new_thread and _set_sentinel,
+    3.13+ with _start_joinable_thread and a _ThreadHandle: each gets its own.
     """
     global _frozen, _GoroutineThread
     if "threading" in _originals:
-        return False
-    if sys.version_info >= (3, 13):
-        import warnings
-
-        from ._core import MonkeyWarning
-
-        warnings.warn(
-            "gort.monkey: threading is not patched on Python 3.13+ yet "
-            "(its Thread internals changed); threads stay OS threads",
-            MonkeyWarning,
-            stacklevel=3,
-        )
         return False
     t = _threading_mod
     _frozen = _freeze()
@@ -646,6 +746,8 @@ def patch_thread() -> bool:
         "get_ident",
         "_start_new_thread",
         "_set_sentinel",
+        "_start_joinable_thread",
+        "_ThreadHandle",
         "_make_invoke_excepthook",
         "current_thread",
         "currentThread",
@@ -655,27 +757,13 @@ def patch_thread() -> bool:
         "local",
     )
     _originals["threading"] = {n: getattr(t, n) for n in names if hasattr(t, n)}
-    _originals["_thread"] = {
-        n: getattr(_thread, n)
-        for n in (
-            "allocate_lock",
-            "allocate",
-            "get_ident",
-            "start_new_thread",
-            "start_new",
-            "RLock",
-            "_local",
-        )
-        if hasattr(_thread, n)
-    }
+    _originals["_thread"] = {n: getattr(_thread, n) for n in _THREAD_NAMES if hasattr(_thread, n)}
     _GoroutineThread = None
-    replace = {
+    replace: dict[str, Any] = {
         "_allocate_lock": Lock,
         "Lock": Lock,
         "_CRLock": None,  # RLock() is then the pure-Python _RLock, over Lock and get_ident
         "get_ident": get_ident,
-        "_start_new_thread": _start_new_thread,
-        "_set_sentinel": _set_sentinel,
         "_make_invoke_excepthook": _make_invoke_excepthook,
         "current_thread": current_thread,
         "currentThread": current_thread,
@@ -683,6 +771,12 @@ def patch_thread() -> bool:
         "active_count": active_count,
         "activeCount": active_count,
     }
+    if sys.version_info >= (3, 13):
+        replace["_start_joinable_thread"] = _start_joinable_thread
+        replace["_ThreadHandle"] = _Handle
+    else:
+        replace["_start_new_thread"] = _start_new_thread
+        replace["_set_sentinel"] = _set_sentinel
     for name, value in replace.items():
         setattr(t, name, value)
     local = _local_class()  # after: it binds current_thread and RLock as it loads
@@ -694,6 +788,7 @@ def patch_thread() -> bool:
         "get_ident": get_ident,
         "start_new_thread": _thread_start_new_thread,
         "start_new": _thread_start_new_thread,
+        "start_joinable_thread": _start_joinable_thread,
         "RLock": t._PyRLock,  # type: ignore[attr-defined]
         "_local": local,
     }
