@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -35,8 +36,7 @@ def set_tcp_defaults(sock: socket.socket) -> None:
 class _Closer:
     __slots__ = ()
 
-    def close(self) -> None:
-        raise NotImplementedError
+    close: Callable[[], None]  # each connection and listener class defines it
 
     def __enter__(self) -> Any:
         return self

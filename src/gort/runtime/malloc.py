@@ -66,6 +66,7 @@ import ctypes
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -133,9 +134,9 @@ class Buffer:
     _slot: int
     _alt: Buffer | None  # another (freed) object of the same slot, see _unreferenced
 
-    def free(self) -> None:
-        """Return the buffer to the allocator. It cannot be used afterwards."""
-        raise NotImplementedError
+    # free() returns the buffer to the allocator; it cannot be used afterwards.
+    # Each concrete class (_LiveBuffer, _FreedBuffer) defines it.
+    free: Callable[..., None]
 
     def __len__(self) -> int:
         return self._len
